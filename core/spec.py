@@ -1,0 +1,282 @@
+"""The job spec: everything needed to reproduce one training run.
+
+A spec is validated once at the edge and frozen afterwards. Strict mode means
+`"10"` is not an integer and `true` is not a number; every bound a user can hit
+carries a message that names the rule. Rules that need the dataset (parameter
+count, batch size against the training set) live in `check_against_dataset`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from core.errors import SpecError
+
+MAX_HIDDEN_LAYERS = 8
+MAX_UNITS_PER_LAYER = 4096
+MAX_PARAMETERS = 10_000_000
+MAX_ITERATIONS = 1_000_000
+MAX_TAGS = 20
+DEFAULT_DATASET = "mnist-10k"
+
+OptimizerName = Literal[
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"
+]
+OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
+
+_DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_TAG_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _clean_text(value: str) -> str:
+    """Reject text that a database or a terminal would mangle."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            raise ValueError(f"must not contain control characters, got {char!r}")
+        if category == "Cs":
+            raise ValueError("must be valid unicode (no lone surrogates)")
+    return value
+
+
+def _unit_interval(value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"must be in [0, 1), got {value}")
+    return value
+
+
+CleanText = Annotated[str, AfterValidator(_clean_text)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+UnitInterval = Annotated[
+    float, Field(allow_inf_nan=False), AfterValidator(_unit_interval)
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# -- learning-rate schedules -------------------------------------------------
+
+
+class ConstantSchedule(_Frozen):
+    """Keep the learning rate fixed (after an optional linear warm-up)."""
+
+    kind: Literal["constant"] = "constant"
+    warmup_steps: int = Field(default=0, ge=0, le=MAX_ITERATIONS)
+
+
+class StepSchedule(_Frozen):
+    """Multiply the learning rate by `gamma` every `step_size` steps."""
+
+    kind: Literal["step"]
+    step_size: int = Field(ge=1, le=MAX_ITERATIONS)
+    gamma: float = Field(default=0.1, gt=0, le=1, allow_inf_nan=False)
+    warmup_steps: int = Field(default=0, ge=0, le=MAX_ITERATIONS)
+
+
+class CosineSchedule(_Frozen):
+    """Anneal from the learning rate to `min_lr` along a half cosine."""
+
+    kind: Literal["cosine"]
+    min_lr: NonNegativeFloat = 0.0
+    warmup_steps: int = Field(default=0, ge=0, le=MAX_ITERATIONS)
+
+
+Schedule = Annotated[
+    ConstantSchedule | StepSchedule | CosineSchedule, Field(discriminator="kind")
+]
+
+
+# -- optimizers --------------------------------------------------------------
+
+
+class _OptimizerBase(_Frozen):
+    learning_rate: PositiveFloat
+    weight_decay: NonNegativeFloat = 0.0
+    max_grad_norm: PositiveFloat | None = None
+    schedule: Schedule = ConstantSchedule()
+
+    def hyperparameters(self) -> dict[str, float]:
+        """The optimizer's own numbers, as keyword arguments for its class."""
+        skip = {"name", "schedule", "max_grad_norm"}
+        return {
+            key: value for key, value in self.model_dump().items() if key not in skip
+        }
+
+
+class SGDSpec(_OptimizerBase):
+    name: Literal["sgd"]
+
+
+class MomentumSpec(_OptimizerBase):
+    name: Literal["momentum"]
+    momentum: UnitInterval = 0.9
+
+
+class NesterovSpec(_OptimizerBase):
+    name: Literal["nesterov"]
+    momentum: UnitInterval = 0.9
+
+
+class AdaGradSpec(_OptimizerBase):
+    name: Literal["adagrad"]
+    eps: PositiveFloat = 1e-7
+    initial_accumulator_value: NonNegativeFloat = 0.0
+
+
+class RMSPropSpec(_OptimizerBase):
+    name: Literal["rmsprop"]
+    alpha: UnitInterval = 0.99
+    eps: PositiveFloat = 1e-7
+
+
+class AdamSpec(_OptimizerBase):
+    name: Literal["adam"]
+    beta1: UnitInterval = 0.9
+    beta2: UnitInterval = 0.999
+    eps: PositiveFloat = 1e-8
+
+
+class AdamWSpec(_OptimizerBase):
+    name: Literal["adamw"]
+    beta1: UnitInterval = 0.9
+    beta2: UnitInterval = 0.999
+    eps: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.01
+
+
+OptimizerSpec = Annotated[
+    SGDSpec
+    | MomentumSpec
+    | NesterovSpec
+    | AdaGradSpec
+    | RMSPropSpec
+    | AdamSpec
+    | AdamWSpec,
+    Field(discriminator="name"),
+]
+
+
+# -- model, training, job ----------------------------------------------------
+
+
+class ModelSpec(_Frozen):
+    """A fully connected network: inputs -> hidden layers -> classes."""
+
+    hidden_sizes: list[Annotated[int, Field(ge=1, le=MAX_UNITS_PER_LAYER)]] = Field(
+        default_factory=lambda: [40, 20], max_length=MAX_HIDDEN_LAYERS
+    )
+    activation: Literal["sigmoid", "relu", "tanh"] = "sigmoid"
+    weight_init: (
+        Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
+        | Literal["xavier", "he"]
+    ) = 0.01
+    batch_norm: bool = False
+    dropout: UnitInterval = 0.0
+
+    def layer_sizes(self, features: int, classes: int) -> list[int]:
+        """All widths in order, e.g. [784, 40, 20, 10]."""
+        return [features, *self.hidden_sizes, classes]
+
+    def parameter_count(self, features: int, classes: int) -> int:
+        """Trainable numbers: weights, biases and batch-norm scale and shift."""
+        sizes = self.layer_sizes(features, classes)
+        count = sum(
+            fan_in * fan_out + fan_out
+            for fan_in, fan_out in zip(sizes, sizes[1:], strict=False)
+        )
+        if self.batch_norm:
+            count += 2 * sum(self.hidden_sizes)
+        return count
+
+
+class TrainingSpec(_Frozen):
+    iterations: int = Field(default=1000, ge=1, le=MAX_ITERATIONS)
+    batch_size: int = Field(default=100, ge=1, le=65_536)
+    eval_interval: int = Field(default=10, ge=1, le=MAX_ITERATIONS)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    dtype: Literal["float32", "float64"] = "float64"
+
+
+class JobSpec(_Frozen):
+    """One training job, as submitted over HTTP and stored with the job."""
+
+    name: CleanText | None = Field(default=None, min_length=1, max_length=200)
+    tags: dict[CleanText, CleanText] = Field(default_factory=dict)
+    dataset: str = DEFAULT_DATASET
+    model: ModelSpec = ModelSpec()
+    optimizer: OptimizerSpec
+    training: TrainingSpec = TrainingSpec()
+
+    @field_validator("dataset")
+    @classmethod
+    def _plain_dataset_name(cls, value: str) -> str:
+        if ".." in value or not _DATASET_NAME.fullmatch(value):
+            raise ValueError(
+                "must be a plain name of letters, digits, '.', '_' or '-' "
+                f"(at most 64, no '/' or '..'), got {value!r}"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _bounded_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        if len(tags) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} tags, got {len(tags)}")
+        for key, value in tags.items():
+            if not _TAG_KEY.fullmatch(key):
+                raise ValueError(
+                    f"tag keys are 1-64 letters, digits, '.', '_' or '-', got {key!r}"
+                )
+            if len(value) > 200:
+                raise ValueError(f"tag {key!r} is longer than 200 characters")
+        return tags
+
+    def display_name(self) -> str:
+        """The given name, or one built from the optimizer and its rate."""
+        if self.name:
+            return self.name
+        return f"{self.optimizer.name} lr={self.optimizer.learning_rate:g}"
+
+
+def check_against_dataset(
+    spec: JobSpec, *, features: int, classes: int, train_size: int
+) -> None:
+    """Check the rules that depend on the dataset's shape.
+
+    Raises:
+        SpecError: naming the field when the network is too large or the
+            batch does not fit in the training set.
+    """
+    parameters = spec.model.parameter_count(features, classes)
+    if parameters > MAX_PARAMETERS:
+        raise SpecError(
+            ("model", "hidden_sizes"),
+            f"the network would have {parameters:,} parameters on "
+            f"{spec.dataset!r}; the limit is {MAX_PARAMETERS:,}",
+        )
+    if spec.training.batch_size > train_size:
+        raise SpecError(
+            ("training", "batch_size"),
+            f"must be at most the training set size {train_size:,} of "
+            f"{spec.dataset!r}, got {spec.training.batch_size:,}",
+        )
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for an int or float that is neither NaN nor infinite."""
+    return isinstance(value, int | float) and math.isfinite(value)
