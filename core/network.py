@@ -9,6 +9,7 @@ are written into arrays allocated once, so an optimizer can hold on to
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -71,7 +72,7 @@ class Sigmoid:
         self.y: Array | None = None
 
     def forward(self, x: Array, training: bool) -> Array:
-        y = np.tanh(0.5 * x)
+        y: Array = np.tanh(0.5 * x)
         y += 1.0
         y *= 0.5
 
@@ -126,7 +127,8 @@ class BatchNorm:
     def forward(self, x: Array, training: bool) -> Array:
         if not training:
             x_hat = (x - self.running_mean) / np.sqrt(self.running_var + BATCH_NORM_EPS)
-            return self.gamma * x_hat + self.beta
+            normalized: Array = self.gamma * x_hat + self.beta
+            return normalized
 
         mean = x.mean(axis=0)  # (H,)
         centered = x - mean  # (N, H)
@@ -139,7 +141,8 @@ class BatchNorm:
         self.running_var *= BATCH_NORM_MOMENTUM
         self.running_var += (1.0 - BATCH_NORM_MOMENTUM) * var
         self.x_hat, self.std = x_hat, std
-        return self.gamma * x_hat + self.beta
+        out: Array = self.gamma * x_hat + self.beta
+        return out
 
     def backward(self, dout: Array) -> Array:
         assert self.x_hat is not None and self.std is not None, "backward first"
@@ -150,9 +153,10 @@ class BatchNorm:
         # Gradient through the batch statistics, folded into one expression:
         # dx = (N dx_hat - sum(dx_hat) - x_hat sum(dx_hat x_hat)) / (N std)
         dx_hat = dout * self.gamma
-        return (
+        dx: Array = (
             n * dx_hat - dx_hat.sum(axis=0) - x_hat * np.sum(dx_hat * x_hat, axis=0)
         ) / (n * self.std)
+        return dx
 
 
 class Dropout:
@@ -263,7 +267,7 @@ class MLP:
         last = len(layer_sizes) - 1
 
         for index, (fan_in, fan_out) in enumerate(
-            zip(layer_sizes, layer_sizes[1:], strict=False), start=1
+            itertools.pairwise(layer_sizes), start=1
         ):
             std = init_std(weight_init, fan_in, fan_out)
             W = self._add(
