@@ -8,10 +8,10 @@ count, batch size against the training set) live in `check_against_dataset`.
 
 from __future__ import annotations
 
-import math
+import itertools
 import re
 import unicodedata
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
 from core.errors import SpecError
@@ -33,7 +34,7 @@ DEFAULT_DATASET = "mnist-10k"
 OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"
 ]
-OPTIMIZER_NAMES: tuple[str, ...] = OptimizerName.__args__
+OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
 
 _DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -196,8 +197,7 @@ class ModelSpec(_Frozen):
         """Trainable numbers: weights, biases and batch-norm scale and shift."""
         sizes = self.layer_sizes(features, classes)
         count = sum(
-            fan_in * fan_out + fan_out
-            for fan_in, fan_out in zip(sizes, sizes[1:], strict=False)
+            fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(sizes)
         )
         if self.batch_norm:
             count += 2 * sum(self.hidden_sizes)
@@ -210,6 +210,11 @@ class TrainingSpec(_Frozen):
     eval_interval: int = Field(default=10, ge=1, le=MAX_ITERATIONS)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     dtype: Literal["float32", "float64"] = "float64"
+    # A loss above this ends the run as diverged, as a non-finite one does.
+    # A stable softmax keeps even a hopeless run's loss finite (1e6 and
+    # more at a learning rate of 1e6), so without a bound such a run would
+    # grind on to the end. None disables the bound.
+    max_loss: PositiveFloat | None = 1e4
 
 
 class JobSpec(_Frozen):
@@ -246,6 +251,19 @@ class JobSpec(_Frozen):
                 raise ValueError(f"tag {key!r} is longer than 200 characters")
         return tags
 
+    @model_validator(mode="after")
+    def _warmup_fits_in_the_run(self) -> JobSpec:
+        warmup = self.optimizer.schedule.warmup_steps
+        iterations = self.training.iterations
+        if warmup > iterations or (
+            self.optimizer.schedule.kind == "cosine" and warmup >= iterations
+        ):
+            raise ValueError(
+                f"optimizer.schedule.warmup_steps ({warmup}) must leave steps "
+                f"to train within training.iterations ({iterations})"
+            )
+        return self
+
     def display_name(self) -> str:
         """The given name, or one built from the optimizer and its rate."""
         if self.name:
@@ -275,8 +293,3 @@ def check_against_dataset(
             f"must be at most the training set size {train_size:,} of "
             f"{spec.dataset!r}, got {spec.training.batch_size:,}",
         )
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for an int or float that is neither NaN nor infinite."""
-    return isinstance(value, int | float) and math.isfinite(value)
