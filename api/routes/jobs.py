@@ -1,0 +1,197 @@
+"""Jobs: submit, inspect, list, cancel, and read their metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import DatabaseUrl, check_dataset, require_json
+from api.queue import dispatch
+from api.schemas import JobPage, JobPublic
+from core.db import session_scope
+from core.jobs import (
+    create_job,
+    find_by_idempotency_key,
+    get_job,
+    list_jobs,
+    queue_position,
+    request_cancel,
+    request_hash,
+)
+from core.metrics import POINT_FIELDS, iter_all_points, read_points
+from core.models import JOB_STATUSES
+from core.spec import JobSpec
+
+router = APIRouter(tags=["jobs"])
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+]
+
+
+@router.post(
+    "/jobs",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[require_json],
+    responses={409: {"description": "Idempotency-Key reused with another body"}},
+)
+def submit_job(
+    spec: JobSpec,
+    response: Response,
+    database_url: DatabaseUrl,
+    idempotency_key: IdempotencyKey = None,
+) -> JobPublic:
+    """Queue a training job; a retried POST with the same Idempotency-Key returns
+    the job the first one created."""
+    body_hash = request_hash(spec.model_dump(mode="json"))
+    check_dataset(spec)
+
+    try:
+        with session_scope(database_url) as session:
+            existing = (
+                find_by_idempotency_key(session, idempotency_key, body_hash)
+                if idempotency_key
+                else None
+            )
+            job = existing or create_job(
+                session, spec, idempotency_key=idempotency_key, body_hash=body_hash
+            )
+            public = JobPublic.from_job(job, queue_position(session, job))
+    except IntegrityError:
+        # A concurrent POST with the same key won the insert; answer with its job.
+        with session_scope(database_url) as session:
+            existing = find_by_idempotency_key(
+                session, idempotency_key or "", body_hash
+            )
+            if existing is None:
+                raise
+            public = JobPublic.from_job(existing, queue_position(session, existing))
+
+    if existing is None:
+        dispatch([public.id])
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/jobs/{public.id}"
+    return public
+
+
+@router.get("/jobs/{job_id}")
+def read_job(job_id: int, database_url: DatabaseUrl) -> JobPublic:
+    """One job: status, progress, summary, queue position and ETA."""
+    with session_scope(database_url) as session:
+        job = get_job(session, job_id)
+        return JobPublic.from_job(job, queue_position(session, job))
+
+
+@router.get("/jobs")
+def read_jobs(
+    database_url: DatabaseUrl,
+    status_: Annotated[
+        list[str] | None,
+        Query(alias="status", description="repeat or comma-separate"),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, Query(description="key:value, repeatable; all must match")
+    ] = None,
+    sweep_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+) -> JobPage:
+    """Jobs, newest first, one page at a time."""
+    statuses = [s for value in status_ or [] for s in value.split(",") if s]
+    unknown = sorted(set(statuses) - set(JOB_STATUSES))
+    if unknown:
+        raise _query_error(
+            "status", f"unknown status {unknown[0]!r}; one of {', '.join(JOB_STATUSES)}"
+        )
+    tags: dict[str, str] = {}
+    for item in tag or []:
+        key, sep, value = item.partition(":")
+        if not sep or not key:
+            raise _query_error("tag", f"must look like key:value, got {item!r}")
+        tags[key] = value
+
+    with session_scope(database_url) as session:
+        jobs = list_jobs(
+            session,
+            statuses=statuses,
+            tags=tags,
+            sweep_id=sweep_id,
+            before_id=int(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+        page = [
+            JobPublic.from_job(job, queue_position(session, job))
+            for job in jobs[:limit]
+        ]
+    next_cursor = str(page[-1].id) if len(jobs) > limit else None
+    return JobPage(jobs=page, next_cursor=next_cursor)
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+def cancel_job(job_id: int, database_url: DatabaseUrl) -> JobPublic:
+    """Stop a job: at once if queued, within about a second if running."""
+    with session_scope(database_url) as session:
+        job = request_cancel(session, job_id)
+        return JobPublic.from_job(job)
+
+
+@router.get("/jobs/{job_id}/metrics")
+def read_metrics(
+    job_id: int,
+    database_url: DatabaseUrl,
+    after_step: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """Points after `after_step` in step order; poll again with `next_after_step`."""
+    with session_scope(database_url) as session:
+        job = get_job(session, job_id)
+        rows = read_points(session, job_id, after_step=after_step, limit=limit)
+        job_status = job.status
+
+    body = {
+        "job_id": job_id,
+        "status": job_status,
+        "points": [dict(zip(POINT_FIELDS, row, strict=True)) for row in rows],
+        "next_after_step": rows[-1][0] if rows else after_step,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/jobs/{job_id}/metrics.csv")
+def read_metrics_csv(job_id: int, database_url: DatabaseUrl) -> Response:
+    """The whole series as CSV, one row per step; empty cells for no value."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(POINT_FIELDS)
+    with session_scope(database_url) as session:
+        get_job(session, job_id)
+        for row in iter_all_points(session, job_id):
+            writer.writerow("" if value is None else repr(value) for value in row)
+
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="job-{job_id}.csv"'},
+    )
+
+
+def _query_error(field: str, message: str) -> Exception:
+    from fastapi import HTTPException
+
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [
+            {
+                "loc": ["query", field],
+                "field": field,
+                "msg": f"{field}: {message}",
+                "type": "value_error",
+            }
+        ],
+    )

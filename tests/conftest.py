@@ -1,0 +1,150 @@
+"""Fixtures for tests that need real databases, brokers and running services.
+
+Two backends run the same tests: the embedded default (SQLite + Celery over
+SQLAlchemy) and production's PostgreSQL + Redis. When PostgreSQL or Redis is
+not reachable, tests that need it skip with the reason, except under CI
+(`CI=true`), where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from cli.main import migrate
+from cli.stack import ServiceStack
+from core.db import dispose_engines
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TRAINJOBS_TEST_POSTGRES_URL",
+    "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+)
+REDIS_URL = os.environ.get("TRAINJOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url.replace("postgresql+psycopg", "postgresql"))
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(name: str, url: str, default_port: int) -> None:
+    """Skip (or fail under CI) when a server the test needs is down."""
+    if _reachable(url, default_port):
+        return
+    message = f"{name} is not reachable at {url}"
+    if IN_CI:
+        pytest.fail(f"{message}; CI must run server-backed tests", pytrace=False)
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str
+    broker_url: str
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    require_server("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
+    name = f"trainjobs_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+
+    dispose_engines()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    require_server("Redis", REDIS_URL, 6379)
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Backend:
+    """Each backend the service supports, as (database, broker) URLs."""
+    if request.param == "postgres":
+        return Backend(
+            "postgres",
+            request.getfixturevalue("postgres_url"),
+            request.getfixturevalue("redis_url"),
+        )
+    home = tmp_path_factory.mktemp("sqlite-backend")
+    return Backend(
+        "sqlite",
+        f"sqlite:///{home / 'trainjobs.db'}",
+        f"sqla+sqlite:///{home / 'broker.db'}",
+    )
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A migrated database of each dialect, for repository-level tests."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite-db') / 'repo.db'}"
+    migrate(url)
+    return url
+
+
+def stack_env(backend: Backend, home: Path, **overrides: str) -> dict[str, str]:
+    """Settings for a service under test: quick heartbeats, its own queue."""
+    return {
+        "TRAINJOBS_HOME": str(home),
+        "TRAINJOBS_DATABASE_URL": backend.database_url,
+        "TRAINJOBS_BROKER_URL": backend.broker_url,
+        "TRAINJOBS_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
+        "TRAINJOBS_FLUSH_INTERVAL_S": "0.2",
+        "TRAINJOBS_HEARTBEAT_TIMEOUT_S": "3",
+        "TRAINJOBS_SWEEP_INTERVAL_S": "0.5",
+        "TRAINJOBS_DATA_DIRS": "",
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def stack(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceStack]:
+    """The API and one worker with two pool processes, on each backend."""
+    home = tmp_path_factory.mktemp(f"stack-{backend.name}")
+    service = ServiceStack(stack_env(backend, home), home / "logs")
+    service.migrate()
+    service.start_api()
+    service.start_worker(concurrency=2)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def client(stack: ServiceStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        yield http
