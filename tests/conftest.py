@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -60,21 +61,28 @@ class Backend:
     broker_url: str
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped on exit."""
     require_server("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
     name = f"trainjobs_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        dispose_engines()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
-    dispose_engines()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database for this test session."""
+    with scratch_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +136,24 @@ def stack_env(backend: Backend, home: Path, **overrides: str) -> dict[str, str]:
         "TRAINJOBS_DATA_DIRS": "",
         **overrides,
     }
+
+
+@pytest.fixture
+def isolated_backend(backend: Backend, tmp_path: Path) -> Iterator[Backend]:
+    """The same kind of backend as `backend`, on a database of its own.
+
+    For tests that kill or withhold workers: the shared stack's sweeper must
+    not see their jobs and rescue them onto its own worker.
+    """
+    if backend.name == "postgres":
+        with scratch_postgres_database() as url:
+            yield Backend("postgres", url, backend.broker_url)
+        return
+    yield Backend(
+        "sqlite",
+        f"sqlite:///{tmp_path / 'trainjobs.db'}",
+        f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,14 @@ def job_spec(
     learning_rate: float = 0.01,
     iterations: int = 200,
     eval_interval: int = 10,
+    seed: int = 0,
     **top_level: Any,
 ) -> dict[str, Any]:
     """A small valid spec on the built-in digits."""
     return {
         "dataset": "mnist-10k",
         "optimizer": {"name": optimizer, "learning_rate": learning_rate},
-        "training": {"iterations": iterations, "eval_interval": eval_interval},
+        "training": {"iterations": iterations, "eval_interval": eval_interval, "seed": seed},
         **top_level,
     }
 
