@@ -146,6 +146,17 @@ def upsert_blocks(session: Session, blocks: Sequence[dict[str, Any]]) -> None:
     session.execute(statement, list(blocks))
 
 
+def store_points(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write whole blocks of rows of one job and their summaries, unfenced.
+
+    For imports, benchmarks and tests; a running worker uses
+    `flush_progress`, which also checks its lease.
+    """
+    if rows:
+        insert_points(session, rows)
+        upsert_blocks(session, block_rows(rows[0]["job_id"], rows))
+
+
 @dataclass(frozen=True)
 class ProgressUpdate:
     progress_step: int
