@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit
-from api.routes import jobs, system
+from api.routes import compare, events, jobs, sweeps, system
 from core.settings import get_settings
 
 
@@ -22,6 +22,9 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(jobs.router)
+    app.include_router(events.router)
+    app.include_router(compare.router)
+    app.include_router(sweeps.router)
     return app
 
 

@@ -97,3 +97,92 @@ class Health(BaseModel):
     status: str
     database: str | None = None
     broker: str | None = None
+
+
+class Crossing(BaseModel):
+    step: int
+    elapsed_s: float | None
+
+
+class RunSummaryPublic(BaseModel):
+    final: float | None
+    best: float | None
+    best_step: int | None
+    thresholds: dict[str, Crossing | None]
+    auc: float | None
+    diverged_at: int | None
+
+
+class RunSeriesPublic(BaseModel):
+    job_id: int
+    name: str
+    status: str
+    optimizer: str
+    learning_rate: float
+    seed: int
+    values: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+    summary: RunSummaryPublic
+
+
+class ComparisonPublic(BaseModel):
+    metric: str
+    steps: list[int]
+    bucket_steps: int
+    runs: list[RunSeriesPublic]
+
+
+class SpreadPublic(BaseModel):
+    mean: float | None
+    low: float | None
+    high: float | None
+    sd: float | None
+    n: int
+
+
+class ConfigurationPublic(BaseModel):
+    rank: int
+    label: str
+    config: dict[str, Any]
+    job_ids: list[int]
+    seeds: list[int]
+    finished: int
+    mean: list[float | None]
+    low: list[float | None]
+    high: list[float | None]
+    final: SpreadPublic
+    best: SpreadPublic
+    paired_vs_leader: SpreadPublic | None
+
+
+class SweepJob(BaseModel):
+    id: int
+    name: str
+    status: str
+    seed: int
+    config: dict[str, Any] | None
+    progress: Progress
+
+
+class SweepPublic(BaseModel):
+    id: int
+    name: str | None
+    created_at: dt.datetime
+    job_count: int
+    status_counts: dict[str, int]
+    grid: dict[str, Any]
+    seeds: list[int]
+    metric: str
+    steps: list[int]
+    jobs: list[SweepJob]
+    configurations: list[ConfigurationPublic]
+
+
+class SweepListItem(BaseModel):
+    id: int
+    name: str | None
+    created_at: dt.datetime
+    job_count: int
+    grid: dict[str, Any]
+    seeds: list[int]
