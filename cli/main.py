@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations")
 
+    demo = commands.add_parser(
+        "demo", help="compare five optimizers on real digits through the API"
+    )
+    from cli.demo import add_arguments
+
+    add_arguments(demo)
+
     datasets = commands.add_parser("datasets", help="list or fetch datasets")
     dataset_commands = datasets.add_subparsers(dest="datasets_command", required=True)
     dataset_commands.add_parser("list", help="datasets on the search path")
@@ -164,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("database is at the latest revision")
     elif args.command == "datasets":
         return datasets_command(args)
+    elif args.command == "demo":
+        from cli.demo import run_demo
+
+        return run_demo(args)
     return 0
 
 

@@ -33,3 +33,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # One line per request or task from these libraries drowns our own
+    # one-line-per-state-change logs; their warnings still come through.
+    for noisy in ("httpx", "celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

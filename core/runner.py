@@ -90,6 +90,9 @@ class JobRunner:
             train_size=dataset.train_size,
         )
         training = TrainingRun(spec, dataset)
+        # TODO: resume from a stored checkpoint of weights, optimizer state and
+        # random streams instead of replaying; replay costs as much as the
+        # steps already done, which starts to matter for jobs of many minutes.
         skip_through = (self.claim.stored_through // BLOCK_STEPS) * BLOCK_STEPS
 
         diverged_at = None
