@@ -93,6 +93,16 @@ def create_job(
     session.add_all(
         JobTag(job_id=job.id, key=key, value=value) for key, value in spec.tags.items()
     )
+    logger.info(
+        "job queued",
+        extra={
+            "job_id": job.id,
+            "status": "queued",
+            "dataset": job.dataset,
+            "optimizer": job.optimizer,
+            "sweep_id": sweep_id,
+        },
+    )
     return job
 
 

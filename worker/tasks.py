@@ -34,6 +34,13 @@ def train_job(self: Task[Any, Any], job_id: int) -> str:
     def scope() -> Any:
         return session_scope(settings.database_url)
 
+    def fail(reason: str) -> None:
+        # With the lease token when there is one: a job another worker has
+        # taken over meanwhile is not this delivery's to fail.
+        with scope() as session:
+            fail_job(session, job_id, reason, token=claim.token if claim else None)
+
+    claim = None
     try:
         with scope() as session:
             claim = claim_job(
@@ -74,8 +81,7 @@ def train_job(self: Task[Any, Any], job_id: int) -> str:
         return "lease lost"
     except (DatasetError, SpecError) as exc:
         # The job cannot run anywhere until the machine changes: no retry.
-        with scope() as session:
-            fail_job(session, job_id, str(exc), token=None)
+        fail(str(exc))
         logger.info("job failed: %s", exc, extra={**context, "status": "failed"})
         return "failed"
     except OperationalError as exc:
@@ -88,8 +94,7 @@ def train_job(self: Task[Any, Any], job_id: int) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
     except Exception as exc:
         logger.exception("job crashed", extra=context)
-        with scope() as session:
-            fail_job(session, job_id, f"{type(exc).__name__}: {exc}", token=None)
+        fail(f"{type(exc).__name__}: {exc}")
         return "failed"
 
     logger.info(
