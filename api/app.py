@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit
-from api.routes import compare, events, jobs, sweeps, system
+from api.routes import compare, dashboard, events, jobs, sweeps, system
 from core.settings import get_settings
 
 
@@ -25,6 +25,7 @@ def create_app() -> FastAPI:
     app.include_router(events.router)
     app.include_router(compare.router)
     app.include_router(sweeps.router)
+    app.include_router(dashboard.router)
     return app
 
 
