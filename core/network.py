@@ -55,14 +55,21 @@ class Affine:
         self.x: Array | None = None
 
     def forward(self, x: Array, training: bool) -> Array:
+        out: Array = x @ self.W  # (N, D) @ (D, H) -> (N, H)
+        out += self.b  # the same sum as x @ W + b, without a second array
+
         self.x = x
-        return x @ self.W + self.b  # (N, D) @ (D, H) + (H,) -> (N, H)
+        return out
 
     def backward(self, dout: Array) -> Array:
+        self.backward_params(dout)
+        return dout @ self.W.T  # (N, H) @ (H, D) -> (N, D)
+
+    def backward_params(self, dout: Array) -> None:
+        """Fill dW and db only, for a layer whose input needs no gradient."""
         assert self.x is not None, "backward before forward"
         np.matmul(self.x.T, dout, out=self.dW)  # (D, N) @ (N, H) -> (D, H)
         np.sum(dout, axis=0, out=self.db)
-        return dout @ self.W.T  # (N, H) @ (H, D) -> (N, D)
 
 
 class Sigmoid:
@@ -72,7 +79,8 @@ class Sigmoid:
         self.y: Array | None = None
 
     def forward(self, x: Array, training: bool) -> Array:
-        y: Array = np.tanh(0.5 * x)
+        y: Array = np.multiply(x, 0.5)
+        np.tanh(y, out=y)
         y += 1.0
         y *= 0.5
 
@@ -81,7 +89,9 @@ class Sigmoid:
 
     def backward(self, dout: Array) -> Array:
         assert self.y is not None, "backward before forward"
-        return dout * self.y * (1.0 - self.y)
+        dx: Array = dout * self.y
+        dx *= 1.0 - self.y
+        return dx
 
 
 class ReLU:
@@ -260,11 +270,33 @@ class MLP:
             )
 
         self.dtype = np.dtype(dtype)
-        self.params: dict[str, Array] = {}
-        self.grads: dict[str, Array] = {}
         self.layers: list[Layer] = []
         self.bn_layers: list[BatchNorm] = []
         last = len(layer_sizes) - 1
+
+        # Every parameter (and its gradient) is a view into one flat array,
+        # so an elementwise optimizer can update them all with one call per
+        # operation instead of one per parameter: `flat_params`/`flat_grads`.
+        shapes: dict[str, tuple[int, ...]] = {}
+        for index, (fan_in, fan_out) in enumerate(
+            itertools.pairwise(layer_sizes), start=1
+        ):
+            shapes[param_key("W", index)] = (fan_in, fan_out)
+            shapes[param_key("b", index)] = (fan_out,)
+            if batch_norm and index < last:
+                shapes[param_key("gamma", index)] = (fan_out,)
+                shapes[param_key("beta", index)] = (fan_out,)
+        total = sum(math.prod(shape) for shape in shapes.values())
+        self.flat_params: Array = np.zeros(total, dtype=self.dtype)
+        self.flat_grads: Array = np.zeros(total, dtype=self.dtype)
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        offset = 0
+        for key, shape in shapes.items():
+            size = math.prod(shape)
+            self.params[key] = self.flat_params[offset : offset + size].reshape(shape)
+            self.grads[key] = self.flat_grads[offset : offset + size].reshape(shape)
+            offset += size
 
         for index, (fan_in, fan_out) in enumerate(
             itertools.pairwise(layer_sizes), start=1
@@ -303,10 +335,9 @@ class MLP:
                 self.layers.append(Dropout(dropout, dropout_rng))
 
     def _add(self, key: str, value: NDArray[np.floating]) -> Array:
-        """Register a parameter and a zeroed gradient array of its shape."""
-        param = np.ascontiguousarray(value, dtype=self.dtype)
-        self.params[key] = param
-        self.grads[key] = np.zeros_like(param)
+        """Set a parameter's initial value (cast to the network's dtype)."""
+        param = self.params[key]
+        param[...] = value
         return param
 
     def forward(self, x: Array, training: bool) -> Array:
@@ -323,10 +354,18 @@ class MLP:
         """
         logits = self.forward(x, training=True)
         loss, dout = softmax_cross_entropy(logits, labels)
-        accuracy = float(np.mean(logits.argmax(axis=1) == labels))
+        # Equal to the mean of the boolean hits, without a float array.
+        hits = int(np.count_nonzero(logits.argmax(axis=1) == labels))
+        accuracy = hits / len(labels)
 
-        for layer in reversed(self.layers):
+        # Nothing needs the gradient with respect to the inputs, so the first
+        # layer (always an Affine) stops at dW and db. That skips an
+        # (N, H) @ (H, D) product as large as the first layer's forward one.
+        first = self.layers[0]
+        assert isinstance(first, Affine), "the first layer is an Affine"
+        for layer in self.layers[:0:-1]:
             dout = layer.backward(dout)
+        first.backward_params(dout)
         return loss, accuracy
 
     def loss(self, x: Array, labels: NDArray[np.integer], training: bool) -> float:
@@ -346,12 +385,16 @@ class MLP:
         Rows are scaled a chunk at a time, so memory stays flat however
         large the set is.
         """
+        # A memmap's slices and their copies stay memmaps, whose Python hooks
+        # run on every operation; a plain view of the same pages avoids them.
+        images = np.asarray(images)
         correct = 0
         for start in range(0, len(images), chunk_size):
             x = images[start : start + chunk_size].astype(self.dtype)  # (n, D)
             x *= scale
-            predicted = self.forward(x, training=False).argmax(axis=1)
-            correct += int(
-                np.count_nonzero(predicted == labels[start : start + chunk_size])
-            )
+            correct += self._count_chunk(x, labels[start : start + chunk_size])
         return correct
+
+    def _count_chunk(self, x: Array, labels: NDArray[np.integer]) -> int:
+        predicted = self.forward(x, training=False).argmax(axis=1)  # (n,)
+        return int(np.count_nonzero(predicted == labels))

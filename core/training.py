@@ -119,6 +119,10 @@ class TrainingRun:
             min_lr=getattr(schedule, "min_lr", 0.0),
         )
         self.outcome: Outcome | None = None
+        # The optimizer sees the whole network as one flat parameter; every
+        # rule here is elementwise (clipping uses the global norm anyway).
+        self._params = {"all": self.network.flat_params}
+        self._grads = {"all": self.network.flat_grads}
 
     def records(
         self,
@@ -187,7 +191,7 @@ class TrainingRun:
             loss, accuracy = self.network.train_batch(x, labels[rows])
             learning_rate = self.learning_rate_at(step)
             self.optimizer.learning_rate = learning_rate
-            self.optimizer.step(self.network.params, self.network.grads)
+            self.optimizer.step(self._params, self._grads)
 
         return loss, accuracy, learning_rate
 

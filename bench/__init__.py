@@ -1,0 +1,1 @@
+"""Benchmarks of trainjobs; each module runs with `python -m bench.<name>`."""
