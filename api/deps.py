@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from core.datasets import DatasetInfo, dataset_info
+from core.datasets import KNOWN_DATASETS, DatasetInfo, dataset_info, list_datasets
+from core.errors import DatasetNotFound
 from core.settings import get_settings
 from core.spec import JobSpec, check_against_dataset
+
+logger = logging.getLogger(__name__)
 
 
 def _database_url() -> str:
@@ -39,13 +43,24 @@ def lookup_dataset(name: str) -> DatasetInfo:
     """The dataset's shape, from its file headers (cached for a few seconds).
 
     Raises:
-        DatasetError: no such dataset, or its files are malformed.
+        DatasetNotFound: no such dataset; the message names the ones there are
+            rather than the server's folders, which are logged instead.
+        DatasetError: the dataset's files are malformed.
     """
     cached = _info_cache.get(name)
     if cached is not None and time.monotonic() - cached[0] < _INFO_TTL_S:
         return cached[1]
     settings = get_settings()
-    info = dataset_info(name, data_dirs=settings.data_dir_list)
+    try:
+        info = dataset_info(name, data_dirs=settings.data_dir_list)
+    except DatasetNotFound as exc:
+        logger.info("dataset not found", extra={"dataset": name, "error": str(exc)})
+        available = [d.name for d in list_datasets(data_dirs=settings.data_dir_list)]
+        message = f"{name!r} not found; available: {', '.join(available) or 'none'}"
+        known = KNOWN_DATASETS.get(name)
+        if known is not None:
+            message += f"; to get it, {known.install_hint}"
+        raise DatasetNotFound(message) from None
     _info_cache[name] = (time.monotonic(), info)
     return info
 

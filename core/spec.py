@@ -18,9 +18,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from core.errors import SpecError
 
@@ -29,6 +33,10 @@ MAX_UNITS_PER_LAYER = 4096
 MAX_PARAMETERS = 10_000_000
 MAX_ITERATIONS = 1_000_000
 MAX_TAGS = 20
+# Ids are SQL BIGINTs; a larger number must be refused before a query.
+MAX_ID = 2**63 - 1
+MAX_TAG_VALUE = 200
+MAX_NAME = 200
 DEFAULT_DATASET = "mnist-10k"
 
 OptimizerName = Literal[
@@ -38,6 +46,12 @@ OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
 
 _DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+# The same rules as JSON Schema patterns, so that the OpenAPI document tells
+# clients (and schema-driven fuzzers) what the validators below enforce.
+_DATASET_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_TAG_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 
 def _clean_text(value: str) -> str:
@@ -57,12 +71,48 @@ def _unit_interval(value: float) -> float:
     return value
 
 
-CleanText = Annotated[str, AfterValidator(_clean_text)]
+def _weight_init_rule(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """One message for both kinds of weight_init instead of one per union branch."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise ValueError(
+            "must be a standard deviation in (0, 10] or 'xavier' or 'he', "
+            f"got {value!r}"
+        ) from None
+
+
+CleanText = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": _NO_CONTROL_PATTERN}),
+    AfterValidator(_clean_text),
+]
+# Length bounds go before the text check so that pydantic applies them to the
+# string itself and says "String should have at most 200 characters".
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        json_schema_extra={"pattern": _NO_CONTROL_PATTERN},
+    ),
+    AfterValidator(_clean_text),
+]
+TagValue = Annotated[
+    str,
+    Field(max_length=MAX_TAG_VALUE, json_schema_extra={"pattern": _NO_CONTROL_PATTERN}),
+    AfterValidator(_clean_text),
+]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 UnitInterval = Annotated[
-    float, Field(allow_inf_nan=False), AfterValidator(_unit_interval)
+    float,
+    Field(
+        allow_inf_nan=False,
+        json_schema_extra={"minimum": 0, "exclusiveMaximum": 1},
+    ),
+    AfterValidator(_unit_interval),
 ]
 
 
@@ -182,10 +232,11 @@ class ModelSpec(_Frozen):
         default_factory=lambda: [40, 20], max_length=MAX_HIDDEN_LAYERS
     )
     activation: Literal["sigmoid", "relu", "tanh"] = "sigmoid"
-    weight_init: (
+    weight_init: Annotated[
         Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
-        | Literal["xavier", "he"]
-    ) = 0.01
+        | Literal["xavier", "he"],
+        WrapValidator(_weight_init_rule),
+    ] = 0.01
     batch_norm: bool = False
     dropout: UnitInterval = 0.0
 
@@ -220,9 +271,17 @@ class TrainingSpec(_Frozen):
 class JobSpec(_Frozen):
     """One training job, as submitted over HTTP and stored with the job."""
 
-    name: CleanText | None = Field(default=None, min_length=1, max_length=200)
-    tags: dict[CleanText, CleanText] = Field(default_factory=dict)
-    dataset: str = DEFAULT_DATASET
+    name: Name | None = None
+    tags: dict[str, TagValue] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "maxProperties": MAX_TAGS,
+            "propertyNames": {"pattern": _TAG_KEY_PATTERN},
+        },
+    )
+    dataset: str = Field(
+        default=DEFAULT_DATASET, json_schema_extra={"pattern": _DATASET_PATTERN}
+    )
     model: ModelSpec = ModelSpec()
     optimizer: OptimizerSpec
     training: TrainingSpec = TrainingSpec()
@@ -242,25 +301,38 @@ class JobSpec(_Frozen):
     def _bounded_tags(cls, tags: dict[str, str]) -> dict[str, str]:
         if len(tags) > MAX_TAGS:
             raise ValueError(f"at most {MAX_TAGS} tags, got {len(tags)}")
-        for key, value in tags.items():
+        for key in tags:
             if not _TAG_KEY.fullmatch(key):
                 raise ValueError(
                     f"tag keys are 1-64 letters, digits, '.', '_' or '-', got {key!r}"
                 )
-            if len(value) > 200:
-                raise ValueError(f"tag {key!r} is longer than 200 characters")
         return tags
 
     @model_validator(mode="after")
     def _warmup_fits_in_the_run(self) -> JobSpec:
         warmup = self.optimizer.schedule.warmup_steps
         iterations = self.training.iterations
-        if warmup > iterations or (
-            self.optimizer.schedule.kind == "cosine" and warmup >= iterations
-        ):
-            raise ValueError(
-                f"optimizer.schedule.warmup_steps ({warmup}) must leave steps "
-                f"to train within training.iterations ({iterations})"
+        if self.optimizer.schedule.kind == "cosine":
+            fits, rule = warmup < iterations, "less than"
+        else:
+            fits, rule = warmup <= iterations, "at most"
+        if not fits:
+            # A ValidationError (unlike a ValueError) carries its own location,
+            # so the error names the warm-up field instead of the whole spec.
+            error = PydanticCustomError(
+                "warmup_too_long",
+                "must be {rule} training.iterations ({iterations}), got {warmup}",
+                {"rule": rule, "iterations": iterations, "warmup": warmup},
+            )
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=error,
+                        loc=("optimizer", "schedule", "warmup_steps"),
+                        input=warmup,
+                    )
+                ],
             )
         return self
 

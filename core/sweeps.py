@@ -31,9 +31,9 @@ from core.spec import (
     AdaGradSpec,
     AdamSpec,
     AdamWSpec,
-    CleanText,
     JobSpec,
     MomentumSpec,
+    Name,
     NesterovSpec,
     RMSPropSpec,
     SGDSpec,
@@ -47,6 +47,7 @@ _OPTIMIZER_FIELDS: dict[str, set[str]] = {
     for spec in (
         SGDSpec,
         MomentumSpec,
+        Name,
         NesterovSpec,
         AdaGradSpec,
         RMSPropSpec,
@@ -68,7 +69,7 @@ class SweepRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    name: CleanText | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = None
     base: dict[str, Any]
     grid: dict[str, list[Any]] = Field(min_length=1, max_length=8)
     seeds: list[int] = Field(

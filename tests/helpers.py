@@ -22,7 +22,11 @@ def job_spec(
     return {
         "dataset": "mnist-10k",
         "optimizer": {"name": optimizer, "learning_rate": learning_rate},
-        "training": {"iterations": iterations, "eval_interval": eval_interval, "seed": seed},
+        "training": {
+            "iterations": iterations,
+            "eval_interval": eval_interval,
+            "seed": seed,
+        },
         **top_level,
     }
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -23,6 +23,7 @@ from core.db import session_scope
 from core.jobs import eta_seconds, get_job, queue_position
 from core.metrics import POINT_FIELDS, read_points
 from core.models import FINISHED_STATUSES
+from core.spec import MAX_ID, MAX_ITERATIONS
 
 router = APIRouter(tags=["jobs"])
 
@@ -54,16 +55,18 @@ def _event(kind: str, data: Any, event_id: int | None = None) -> bytes:
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
 async def job_events(
-    job_id: int,
+    job_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     request: Request,
     database_url: DatabaseUrl,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after_step: Annotated[int, Query(ge=0)] = 0,
+    after_step: Annotated[int, Query(ge=0, le=MAX_ITERATIONS)] = 0,
 ) -> StreamingResponse:
     """Stream state changes and new points until the job ends; resumable with
     Last-Event-ID (the last step received)."""
-    if last_event_id and last_event_id.isdigit():
-        after_step = max(after_step, int(last_event_id))
+    # An id that is not a step we could have sent is ignored, not an error:
+    # browsers resend whatever the last event carried.
+    if last_event_id and last_event_id.isdigit() and len(last_event_id) <= 7:
+        after_step = max(after_step, min(int(last_event_id), MAX_ITERATIONS))
     # Raise NotFound (404) now, before the stream starts with a 200.
     first = await run_in_threadpool(_snapshot, database_url, job_id, after_step)
 

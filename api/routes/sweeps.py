@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from sqlalchemy import select
 
 from api.deps import DatabaseUrl, check_dataset, require_json
@@ -22,6 +22,7 @@ from core.db import session_scope
 from core.errors import Conflict
 from core.jobs import request_cancel, request_hash
 from core.models import FINISHED_STATUSES, Sweep
+from core.spec import MAX_ID
 from core.sweeps import (
     Spread,
     SweepRequest,
@@ -35,6 +36,7 @@ from core.sweeps import (
 router = APIRouter(tags=["sweeps"])
 
 Metric = Literal["loss", "train_accuracy", "test_accuracy", "learning_rate"]
+SweepId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _spread(spread: Spread) -> SpreadPublic:
@@ -163,7 +165,7 @@ def read_sweeps(
 
 @router.get("/sweeps/{sweep_id}")
 def read_sweep(
-    sweep_id: int,
+    sweep_id: SweepId,
     database_url: DatabaseUrl,
     metric: Metric = "test_accuracy",
     max_points: Annotated[int, Query(ge=2, le=2000)] = 200,
@@ -174,7 +176,7 @@ def read_sweep(
 
 
 @router.post("/sweeps/{sweep_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-def cancel_sweep(sweep_id: int, database_url: DatabaseUrl) -> SweepPublic:
+def cancel_sweep(sweep_id: SweepId, database_url: DatabaseUrl) -> SweepPublic:
     """Cancel every job of the sweep that has not finished."""
     with session_scope(database_url) as session:
         get_sweep(session, sweep_id)

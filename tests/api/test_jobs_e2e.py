@@ -68,9 +68,9 @@ def test_polling_while_running_returns_each_step_once_in_order(
 def test_learning_rate_1e6_ends_diverged_within_a_few_steps(
     client: httpx.Client,
 ) -> None:
-    job_id = submit(client, job_spec(optimizer="sgd", learning_rate=1e6, iterations=500))[
-        "id"
-    ]
+    job_id = submit(
+        client, job_spec(optimizer="sgd", learning_rate=1e6, iterations=500)
+    )["id"]
 
     job = wait_for(client, job_id)
 

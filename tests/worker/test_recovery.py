@@ -22,7 +22,9 @@ LONG_RUN = job_spec(iterations=3000, eval_interval=100)
 @pytest.fixture
 def service(isolated_backend: Backend, tmp_path: Path) -> Iterator[ServiceStack]:
     """An API with no worker yet; each test starts the workers it needs."""
-    stack = ServiceStack(stack_env(isolated_backend, tmp_path / "home"), tmp_path / "logs")
+    stack = ServiceStack(
+        stack_env(isolated_backend, tmp_path / "home"), tmp_path / "logs"
+    )
     stack.migrate()
     stack.start_api()
     yield stack
