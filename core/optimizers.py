@@ -233,7 +233,25 @@ class SGD(Optimizer):
         param -= self.learning_rate * grad  # (P)
 
 
-class Momentum(Optimizer):
+class _MomentumBase(Optimizer):
+    """What Momentum and Nesterov share: a `momentum` in [0, 1)."""
+
+    def __init__(
+        self,
+        learning_rate: float,
+        *,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        max_grad_norm: float | None = None,
+    ) -> None:
+        super().__init__(
+            learning_rate, weight_decay=weight_decay, max_grad_norm=max_grad_norm
+        )
+        _require_unit_interval("momentum", momentum)
+        self.momentum = momentum
+
+
+class Momentum(_MomentumBase):
     """SGD with heavy-ball momentum (Polyak 1964).
 
     With velocity v (zero at first)::
@@ -259,20 +277,6 @@ class Momentum(Optimizer):
 
     state_names = ("velocity",)
 
-    def __init__(
-        self,
-        learning_rate: float,
-        *,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        max_grad_norm: float | None = None,
-    ) -> None:
-        super().__init__(
-            learning_rate, weight_decay=weight_decay, max_grad_norm=max_grad_norm
-        )
-        _require_unit_interval("momentum", momentum)
-        self.momentum = momentum
-
     def _update(self, param: FloatArray, grad: FloatArray, state: ParamState) -> None:
         velocity = state.arrays["velocity"]  # (P)
         velocity *= self.momentum
@@ -280,7 +284,7 @@ class Momentum(Optimizer):
         param += velocity
 
 
-class Nesterov(Optimizer):
+class Nesterov(_MomentumBase):
     """Nesterov accelerated gradient, as `torch.optim.SGD(nesterov=True)`.
 
     Nesterov (1983), "A method for solving the convex programming problem with
@@ -304,20 +308,6 @@ class Nesterov(Optimizer):
     """
 
     state_names = ("momentum_buffer",)
-
-    def __init__(
-        self,
-        learning_rate: float,
-        *,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        max_grad_norm: float | None = None,
-    ) -> None:
-        super().__init__(
-            learning_rate, weight_decay=weight_decay, max_grad_norm=max_grad_norm
-        )
-        _require_unit_interval("momentum", momentum)
-        self.momentum = momentum
 
     def _update(self, param: FloatArray, grad: FloatArray, state: ParamState) -> None:
         buffer = state.arrays["momentum_buffer"]  # (P)
