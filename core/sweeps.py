@@ -47,7 +47,6 @@ _OPTIMIZER_FIELDS: dict[str, set[str]] = {
     for spec in (
         SGDSpec,
         MomentumSpec,
-        Name,
         NesterovSpec,
         AdaGradSpec,
         RMSPropSpec,
