@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import Conflict, DatasetError, NotFound, SpecError
-from core.spec import OPTIMIZER_NAMES
+from core.spec import OPTIMIZER_FIELDS, OPTIMIZER_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,11 @@ def _message(error: dict[str, Any], body: Any) -> str:
         return f"must be one of {ctx.get('expected_tags')}, got {shown}"
     if kind == "union_tag_not_found":
         return "Field required"
+    loc = tuple(error.get("loc", ()))
+    if kind == "extra_forbidden" and len(loc) == 4 and loc[1] == "optimizer":
+        # ("body", "optimizer", "sgd", "momentum"): say what sgd does take.
+        accepted = sorted(OPTIMIZER_FIELDS.get(str(loc[2]), frozenset()) - {"name"})
+        return f"{loc[2]} takes no {loc[3]!r}; it takes {', '.join(accepted)}"
     if kind in _NOT_AN_OBJECT:
         message = "Input should be a JSON object"
     elif kind == "string_unicode":

@@ -210,6 +210,20 @@ class AdamWSpec(_OptimizerBase):
     weight_decay: NonNegativeFloat = 0.01
 
 
+# Each optimizer's accepted fields, by name: {"sgd": {"name", "learning_rate", ...}}.
+OPTIMIZER_FIELDS: dict[str, frozenset[str]] = {
+    get_args(spec.model_fields["name"].annotation)[0]: frozenset(spec.model_fields)
+    for spec in (
+        SGDSpec,
+        MomentumSpec,
+        NesterovSpec,
+        AdaGradSpec,
+        RMSPropSpec,
+        AdamSpec,
+        AdamWSpec,
+    )
+}
+
 OptimizerSpec = Annotated[
     SGDSpec
     | MomentumSpec

@@ -28,32 +28,14 @@ from core.jobs import create_job
 from core.models import FINISHED_STATUSES, Job, Sweep, utcnow
 from core.series import LOWER_IS_BETTER, Comparison, compare
 from core.spec import (
-    AdaGradSpec,
-    AdamSpec,
-    AdamWSpec,
+    OPTIMIZER_FIELDS,
     JobSpec,
-    MomentumSpec,
     Name,
-    NesterovSpec,
-    RMSPropSpec,
-    SGDSpec,
 )
 
 MAX_SWEEP_JOBS = 200
 MAX_SEEDS = 50
 
-_OPTIMIZER_FIELDS: dict[str, set[str]] = {
-    spec.model_fields["name"].annotation.__args__[0]: set(spec.model_fields)  # type: ignore[union-attr]
-    for spec in (
-        SGDSpec,
-        MomentumSpec,
-        NesterovSpec,
-        AdaGradSpec,
-        RMSPropSpec,
-        AdamSpec,
-        AdamWSpec,
-    )
-}
 
 # Two-sided 95% Student-t quantiles for 1..30 degrees of freedom.
 _T95 = (
@@ -123,7 +105,7 @@ def _fit_optimizer(optimizer: dict[str, Any]) -> None:
     Adam's betas to SGD; what both share (learning rate, weight decay,
     schedule) carries over.
     """
-    accepted = _OPTIMIZER_FIELDS.get(optimizer.get("name", ""))
+    accepted = OPTIMIZER_FIELDS.get(optimizer.get("name", ""))
     if accepted is not None:
         for key in list(optimizer):
             if key not in accepted:

@@ -335,16 +335,18 @@ POST_CASES = [
         "must be less than training.iterations (10), got 10",
     ),
     # -- extra fields, at every level ----------------------------------------------
+    no(
+        "momentum-on-sgd",
+        spec(optimizer=opt("sgd", momentum=0.9)),
+        "optimizer.momentum",
+        "sgd takes no 'momentum'; it takes learning_rate, max_grad_norm, "
+        "schedule, weight_decay",
+    ),
     *[
         no(f"extra-{case_id}", body, fld, "Extra inputs are not permitted")
         for case_id, body, fld in [
             ("top-level", spec(epochs=3), "epochs"),
             ("in-model", spec(model={"layers": 3}), "model.layers"),
-            (
-                "momentum-on-sgd",
-                spec(optimizer=opt("sgd", momentum=0.9)),
-                "optimizer.momentum",
-            ),
             ("in-training", spec(training={"lr": 0.1}), "training.lr"),
             (
                 "in-schedule",
