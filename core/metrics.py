@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+import orjson
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -120,13 +121,35 @@ def _insert(session: Session, table: Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+# PostgreSQL: a batch of rows travels as one JSON array, turned back into rows
+# by the server, so it is one statement and one round trip whatever its size.
+# A list of parameter sets would go out as one statement per row (psycopg's
+# pipelined executemany, ~30 µs a row), and arrays per column cost more to
+# encode in Python than orjson's ~0.2 ms per 1,000 rows. JSON numbers carry
+# floats exactly (shortest round-trip form); orjson writes NaN and infinities
+# as null, which is the storage rule anyway (see `finite_or_none`).
+_INSERT_POINTS_PG = text(
+    "INSERT INTO metrics "
+    "(job_id, step, loss, train_accuracy, test_accuracy, learning_rate, elapsed_s) "
+    "SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r("
+    "job_id bigint, step integer, loss float8, train_accuracy float8, "
+    "test_accuracy float8, learning_rate float8, elapsed_s float8) "
+    "ON CONFLICT (job_id, step) DO NOTHING"
+)
+
+
 def insert_points(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert metric rows, skipping steps that are already stored."""
-    if rows:
-        statement = _insert(session, _metrics_table).on_conflict_do_nothing(
-            index_elements=["job_id", "step"]
-        )
-        session.execute(statement, list(rows))
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        payload = orjson.dumps(list(rows), option=orjson.OPT_SERIALIZE_NUMPY)
+        session.execute(_INSERT_POINTS_PG, {"rows": payload.decode()})
+        return
+    statement = _insert(session, _metrics_table).on_conflict_do_nothing(
+        index_elements=["job_id", "step"]
+    )
+    session.execute(statement, list(rows))
 
 
 def upsert_blocks(session: Session, blocks: Sequence[dict[str, Any]]) -> None:
