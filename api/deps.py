@@ -16,7 +16,8 @@ from core.spec import JobSpec, check_against_dataset
 logger = logging.getLogger(__name__)
 
 
-def _database_url() -> str:
+async def _database_url() -> str:
+    # async: a sync dependency costs every request a hop to a worker thread.
     return get_settings().database_url
 
 

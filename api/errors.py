@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -210,6 +210,21 @@ def _unparsable_body(exc: StarletteHTTPException) -> str | None:
     if isinstance(cause, ValueError) and "digits" in str(cause):
         return "Invalid JSON: a number has too many digits"
     return "Invalid JSON: the body cannot be parsed"
+
+
+def query_error(field: str, message: str) -> HTTPException:
+    """A 422 for a query parameter, shaped like a validation error."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [
+            {
+                "loc": ["query", field],
+                "field": field,
+                "msg": f"{field}: {message}",
+                "type": "value_error",
+            }
+        ],
+    )
 
 
 def _json_error(code: int, detail: Any) -> JSONResponse:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import shlex
-import socket
 import statistics
 import sys
 import uuid
@@ -19,7 +18,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+
+from cli.stack import delete_queue_keys as delete_queue_keys_of
+from cli.stack import scratch_postgres_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -50,36 +51,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 # -- servers ---------------------------------------------------------------------
 
 
-def reachable(url: str, default_port: int) -> bool:
-    """True when a TCP connection to the URL's host and port opens."""
-    parsed = urlparse(url.replace("postgresql+psycopg", "postgresql"))
-    try:
-        with socket.create_connection(
-            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2
-        ):
-            return True
-    except OSError:
-        return False
-
-
 @contextmanager
 def scratch_postgres() -> Iterator[str]:
     """A new, empty PostgreSQL database for one benchmark, dropped on exit."""
-    from sqlalchemy import create_engine, text
-
-    from core.db import dispose_engines
-
-    name = f"trainjobs_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        dispose_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres_database(POSTGRES_ADMIN_URL, "trainjobs_bench") as url:
+        yield url
 
 
 def unique_queue(prefix: str) -> str:
@@ -87,25 +63,8 @@ def unique_queue(prefix: str) -> str:
 
 
 def delete_queue_keys(queue: str) -> int:
-    """Delete the Redis keys Celery made for this (uniquely named) queue only.
-
-    Kombu keeps a queue's messages under its name (plus priority variants
-    that start with it) and its bindings under `_kombu.binding.<name>` and
-    `_kombu.binding_permanent.<name>`; keys shared with other users of the
-    broker (`unacked`, ...) are left alone.
-    """
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = {
-            key
-            for pattern in (f"{queue}*", f"_kombu.binding*.{queue}")
-            for key in client.scan_iter(match=pattern, count=1000)
-        }
-        return int(client.delete(*keys)) if keys else 0
-    finally:
-        client.close()
+    """Delete the Redis keys Celery made for this benchmark's queue only."""
+    return delete_queue_keys_of(REDIS_URL, queue)
 
 
 # -- CPU accounting -------------------------------------------------------------

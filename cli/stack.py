@@ -12,9 +12,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlparse
 
 import httpx
 
@@ -24,6 +27,61 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def reachable(url: str, default_port: int) -> bool:
+    """True when a TCP connection to the URL's host and port opens."""
+    parsed = urlparse(url.replace("postgresql+psycopg", "postgresql"))
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def scratch_postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database named `<prefix>_<random>`, dropped on
+    exit, for a test or benchmark that must not touch anyone else's data."""
+    from sqlalchemy import create_engine, text
+
+    from core.db import dispose_engines
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        dispose_engines()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def delete_queue_keys(redis_url: str, queue: str) -> int:
+    """Delete the Redis keys Celery made for this (uniquely named) queue only.
+
+    Kombu keeps a queue's messages under its name (plus priority variants
+    that start with it) and its bindings under `_kombu.binding.<name>` and
+    `_kombu.binding_permanent.<name>`; keys shared with other users of the
+    broker (`unacked`, ...) are left alone.
+    """
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = {
+            key
+            for pattern in (f"{queue}*", f"_kombu.binding*.{queue}")
+            for key in client.scan_iter(match=pattern, count=1000)
+        }
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
 
 
 class ServiceStack:

@@ -9,21 +9,22 @@ not reachable, tests that need it skip with the reason, except under CI
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from cli.main import migrate
-from cli.stack import ServiceStack
-from core.db import dispose_engines
+from cli.stack import (
+    ServiceStack,
+    delete_queue_keys,
+    reachable,
+    scratch_postgres_database,
+)
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TRAINJOBS_TEST_POSTGRES_URL",
@@ -33,20 +34,9 @@ REDIS_URL = os.environ.get("TRAINJOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def _reachable(url: str, default_port: int) -> bool:
-    parsed = urlparse(url.replace("postgresql+psycopg", "postgresql"))
-    try:
-        with socket.create_connection(
-            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2
-        ):
-            return True
-    except OSError:
-        return False
-
-
 def require_server(name: str, url: str, default_port: int) -> None:
     """Skip (or fail under CI) when a server the test needs is down."""
-    if _reachable(url, default_port):
+    if reachable(url, default_port):
         return
     message = f"{name} is not reachable at {url}"
     if IN_CI:
@@ -62,26 +52,16 @@ class Backend:
 
 
 @contextmanager
-def scratch_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped on exit."""
+def scratch_postgres() -> Iterator[str]:
     require_server("PostgreSQL", POSTGRES_ADMIN_URL, 5432)
-    name = f"trainjobs_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        dispose_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres_database(POSTGRES_ADMIN_URL, "trainjobs_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL database for this test session."""
-    with scratch_postgres_database() as url:
+    with scratch_postgres() as url:
         yield url
 
 
@@ -146,7 +126,7 @@ def isolated_backend(backend: Backend, tmp_path: Path) -> Iterator[Backend]:
     not see their jobs and rescue them onto its own worker.
     """
     if backend.name == "postgres":
-        with scratch_postgres_database() as url:
+        with scratch_postgres() as url:
             yield Backend("postgres", url, backend.broker_url)
         return
     yield Backend(
@@ -156,18 +136,26 @@ def isolated_backend(backend: Backend, tmp_path: Path) -> Iterator[Backend]:
     )
 
 
+def forget_queue(env: dict[str, str]) -> None:
+    """Delete the Redis keys a stack's unique queue left behind."""
+    if env["TRAINJOBS_BROKER_URL"].startswith("redis://"):
+        delete_queue_keys(env["TRAINJOBS_BROKER_URL"], env["TRAINJOBS_QUEUE"])
+
+
 @pytest.fixture(scope="session")
 def stack(
     backend: Backend, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceStack]:
     """The API and one worker with two pool processes, on each backend."""
     home = tmp_path_factory.mktemp(f"stack-{backend.name}")
-    service = ServiceStack(stack_env(backend, home), home / "logs")
+    env = stack_env(backend, home)
+    service = ServiceStack(env, home / "logs")
     service.migrate()
     service.start_api()
     service.start_worker(concurrency=2)
     yield service
     service.stop()
+    forget_queue(env)
 
 
 @pytest.fixture

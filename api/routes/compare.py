@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response
 
 from api.charts import render
 from api.deps import DatabaseUrl
+from api.errors import query_error
 from api.schemas import ComparisonPublic, Crossing, RunSeriesPublic, RunSummaryPublic
 from core.db import session_scope
 from core.series import Comparison, compare
@@ -25,28 +26,14 @@ Thresholds = Annotated[
 ]
 
 
-def _invalid(field: str, message: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        [
-            {
-                "loc": ["query", field],
-                "field": field,
-                "msg": f"{field}: {message}",
-                "type": "value_error",
-            }
-        ],
-    )
-
-
 def parse_job_ids(raw: str) -> list[int]:
     parts = [part.strip() for part in raw.split(",") if part.strip()]
     if not parts:
-        raise _invalid("job_ids", "give at least one job id")
+        raise query_error("job_ids", "give at least one job id")
     if len(parts) > MAX_RUNS:
-        raise _invalid("job_ids", f"at most {MAX_RUNS} jobs, got {len(parts)}")
+        raise query_error("job_ids", f"at most {MAX_RUNS} jobs, got {len(parts)}")
     if not all(part.isdigit() and len(part) <= 18 for part in parts):
-        raise _invalid(
+        raise query_error(
             "job_ids", f"must be comma-separated integers, got {raw[:100]!r}"
         )
     ids = [int(part) for part in parts]
@@ -59,15 +46,15 @@ def parse_thresholds(raw: str | None) -> list[float]:
     try:
         values = [float(part) for part in raw.split(",") if part.strip()]
     except ValueError:
-        raise _invalid(
+        raise query_error(
             "thresholds", f"must be comma-separated numbers, got {raw[:100]!r}"
         ) from None
     if len(values) > MAX_THRESHOLDS:
-        raise _invalid(
+        raise query_error(
             "thresholds", f"at most {MAX_THRESHOLDS} values, got {len(values)}"
         )
     if not all(math.isfinite(v) for v in values):
-        raise _invalid("thresholds", "values must be finite")
+        raise query_error("thresholds", "values must be finite")
     return values
 
 

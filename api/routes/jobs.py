@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections import OrderedDict
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseUrl, check_dataset, require_json
+from api.errors import query_error
 from api.queue import dispatch
 from api.schemas import JobPage, JobPublic
 from core.db import session_scope
@@ -27,10 +29,13 @@ from core.jobs import (
 )
 from core.metrics import POINT_FIELDS, iter_all_points, read_points
 from core.models import FINISHED_STATUSES, JOB_STATUSES
-from core.settings import get_settings
-from core.spec import JobSpec
+from core.spec import MAX_ID, MAX_ITERATIONS, JobSpec
 
 router = APIRouter(tags=["jobs"])
+
+# Ids are SQL BIGINTs and steps INTEGERs: numbers outside them are refused
+# here, before a database would fail on them.
+JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
@@ -84,7 +89,7 @@ def submit_job(
 
 
 @router.get("/jobs/{job_id}")
-def read_job(job_id: int, database_url: DatabaseUrl) -> JobPublic:
+def read_job(job_id: JobId, database_url: DatabaseUrl) -> JobPublic:
     """One job: status, progress, summary, queue position and ETA."""
     with session_scope(database_url) as session:
         job = get_job(session, job_id)
@@ -101,7 +106,7 @@ def read_jobs(
     tag: Annotated[
         list[str] | None, Query(description="key:value, repeatable; all must match")
     ] = None,
-    sweep_id: int | None = None,
+    sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> JobPage:
@@ -109,14 +114,18 @@ def read_jobs(
     statuses = [s for value in status_ or [] for s in value.split(",") if s]
     unknown = sorted(set(statuses) - set(JOB_STATUSES))
     if unknown:
-        raise _query_error(
+        raise query_error(
             "status", f"unknown status {unknown[0]!r}; one of {', '.join(JOB_STATUSES)}"
         )
     tags: dict[str, str] = {}
     for item in tag or []:
         key, sep, value = item.partition(":")
         if not sep or not key:
-            raise _query_error("tag", f"must look like key:value, got {item!r}")
+            raise query_error("tag", f"must look like key:value, got {item!r}")
+        if any(unicodedata.category(char) == "Cc" for char in item):
+            raise query_error(
+                "tag", f"must not contain control characters, got {item!r}"
+            )
         tags[key] = value
 
     with session_scope(database_url) as session:
@@ -137,7 +146,7 @@ def read_jobs(
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-def cancel_job(job_id: int, database_url: DatabaseUrl) -> JobPublic:
+def cancel_job(job_id: JobId, database_url: DatabaseUrl) -> JobPublic:
     """Stop a job: at once if queued, within about a second if running."""
     with session_scope(database_url) as session:
         job = request_cancel(session, job_id)
@@ -203,15 +212,14 @@ def _metrics_window(
 
 @router.get("/jobs/{job_id}/metrics")
 async def read_metrics(
-    job_id: int,
-    after_step: Annotated[int, Query(ge=0)] = 0,
+    job_id: JobId,
+    database_url: DatabaseUrl,
+    after_step: Annotated[int, Query(ge=0, le=MAX_ITERATIONS)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """Points after `after_step` in step order; poll again with `next_after_step`."""
-    # NOTE: async, and no `DatabaseUrl` dependency, on purpose: each sync
-    # step would hop to a worker thread and back, which under 50 concurrent
-    # readers costs more than serving a cached window does.
-    database_url = get_settings().database_url
+    # NOTE: async on purpose: a cached window is served without a hop to a
+    # worker thread, which under 50 concurrent readers is most of the cost.
     key = (database_url, job_id, after_step, limit)
     cached = _finished_windows.get(key)
     if cached is not None:
@@ -226,7 +234,7 @@ async def read_metrics(
 
 
 @router.get("/jobs/{job_id}/metrics.csv")
-def read_metrics_csv(job_id: int, database_url: DatabaseUrl) -> Response:
+def read_metrics_csv(job_id: JobId, database_url: DatabaseUrl) -> Response:
     """The whole series as CSV, one row per step; empty cells for no value."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -240,20 +248,4 @@ def read_metrics_csv(job_id: int, database_url: DatabaseUrl) -> Response:
         buffer.getvalue(),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="job-{job_id}.csv"'},
-    )
-
-
-def _query_error(field: str, message: str) -> Exception:
-    from fastapi import HTTPException
-
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        [
-            {
-                "loc": ["query", field],
-                "field": field,
-                "msg": f"{field}: {message}",
-                "type": "value_error",
-            }
-        ],
     )

@@ -35,20 +35,6 @@ PLAIN_DATASET = (
 )
 TAG_KEY = "tag keys are 1-64 letters, digits, '.', '_' or '-', got "
 OPTIMIZERS = "'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw'"
-# Ids beyond SQL BIGINT and steps beyond INTEGER reach the database unchecked
-# (a 500); the fix is bounds on the route parameters in api/routes/jobs.py,
-# which the lead owns. Strict: once fixed, these XPASS and fail until the
-# marks are removed.
-NEEDS_ROUTE_BOUNDS = pytest.mark.xfail(
-    strict=True,
-    reason="api/routes/jobs.py: job_id needs 1..2**63-1, after_step "
-    "<= MAX_ITERATIONS, sweep_id <= 2**63-1 (a 500 today)",
-)
-NEEDS_TAG_CHECK = pytest.mark.xfail(
-    strict=True,
-    reason="api/routes/jobs.py: ?tag= must refuse control characters "
-    "(PostgreSQL 500s on NUL today)",
-)
 
 
 def spec(**changes: Any) -> dict[str, Any]:
@@ -585,7 +571,7 @@ LOOKUP_CASES = [
     ),
     lookup(f"/jobs/{BIGINT_MAX}", 404, rule=f"job {BIGINT_MAX} not found"),
     *[
-        lookup(path, 422, fld, rule, marks=NEEDS_ROUTE_BOUNDS)
+        lookup(path, 422, fld, rule)
         for path, fld, rule in [
             ("/jobs/0", "job_id", f"{GE} 1, got 0"),
             ("/jobs/-1", "job_id", f"{GE} 1, got -1"),
@@ -595,6 +581,13 @@ LOOKUP_CASES = [
             (f"/jobs/{HUGE}/metrics.csv", "job_id", f"{LE} {BIGINT_MAX}, got {HUGE}"),
             (f"POST /jobs/{HUGE}/cancel", "job_id", f"{LE} {BIGINT_MAX}, got {HUGE}"),
             (f"/jobs?sweep_id={HUGE}", "sweep_id", f"{LE} {BIGINT_MAX}, got {HUGE}"),
+            (f"/jobs/{HUGE}/events", "job_id", f"{LE} {BIGINT_MAX}, got {HUGE}"),
+            (f"/sweeps/{HUGE}", "sweep_id", f"{LE} {BIGINT_MAX}, got {HUGE}"),
+            (
+                f"POST /sweeps/{HUGE}/cancel",
+                "sweep_id",
+                f"{LE} {BIGINT_MAX}, got {HUGE}",
+            ),
             # Steps are 32-bit INTEGERs in the metrics table, and never above
             # MAX_ITERATIONS anyway.
             (
@@ -632,7 +625,6 @@ LOOKUP_CASES = [
         422,
         "tag",
         "must not contain control characters, got 'run:a\\x00b'",
-        marks=NEEDS_TAG_CHECK,
     ),
     lookup("/jobs/{job}/metrics?after_step=-1", 422, "after_step", f"{GE} 0, got -1"),
     lookup("/jobs/{job}/metrics?limit=0", 422, "limit", f"{GE} 1, got 0"),

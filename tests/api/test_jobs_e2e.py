@@ -238,3 +238,22 @@ def test_health_and_readiness(client: httpx.Client) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_a_running_jobs_window_keeps_growing_until_it_finishes(
+    client: httpx.Client,
+) -> None:
+    job_id = submit(client, job_spec(iterations=4000, eval_interval=200))["id"]
+    window = {"after_step": 0, "limit": 10_000}
+    wait_for_progress(client, job_id, 100)
+
+    early = client.get(f"/jobs/{job_id}/metrics", params=window).json()
+    wait_for_progress(client, job_id, len(early["points"]) + 500)
+    later = client.get(f"/jobs/{job_id}/metrics", params=window).json()
+    wait_for(client, job_id)
+    final = client.get(f"/jobs/{job_id}/metrics", params=window).json()
+    again = client.get(f"/jobs/{job_id}/metrics", params=window).json()
+
+    assert early["status"] == "running"
+    assert len(early["points"]) < len(later["points"]) < len(final["points"]) == 4000
+    assert final == again

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cli.stack import ServiceStack
-from tests.conftest import Backend, stack_env
+from tests.conftest import Backend, forget_queue, stack_env
 from tests.helpers import all_points, job_spec, submit, wait_for, wait_for_progress
 
 # Long enough to be killed mid-run, short enough to finish quickly after.
@@ -22,13 +22,13 @@ LONG_RUN = job_spec(iterations=3000, eval_interval=100)
 @pytest.fixture
 def service(isolated_backend: Backend, tmp_path: Path) -> Iterator[ServiceStack]:
     """An API with no worker yet; each test starts the workers it needs."""
-    stack = ServiceStack(
-        stack_env(isolated_backend, tmp_path / "home"), tmp_path / "logs"
-    )
+    env = stack_env(isolated_backend, tmp_path / "home")
+    stack = ServiceStack(env, tmp_path / "logs")
     stack.migrate()
     stack.start_api()
     yield stack
     stack.stop()
+    forget_queue(env)
 
 
 @pytest.fixture
@@ -99,6 +99,7 @@ def test_job_whose_worker_keeps_dying_ends_failed_with_the_reason(
             stack.start_worker()  # its sweeper finds the silent job
 
             job = wait_for(client, job_id, timeout=60)
+    forget_queue(env)
 
     assert job["status"] == "failed"
     assert job["error"].startswith("worker lost 1 times")
