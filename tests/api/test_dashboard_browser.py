@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ CHROMIUM_ARGS = [
 ]
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "out" / "screenshots"
-README_SCREENSHOT = REPO / "docs" / "dashboard.png"
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 # Long enough to still be training when the page has listed the sweep (its
@@ -300,6 +298,3 @@ def test_dashboard_follows_a_sweep_live_and_matches_the_job_summaries(
     shot = SCREENSHOTS / f"dashboard-{backend.name}.png"
     page.mouse.move(0, 0)
     page.screenshot(path=str(shot), full_page=True)
-    if backend.name == "sqlite":
-        README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, README_SCREENSHOT)
