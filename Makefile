@@ -54,8 +54,10 @@ pytest: install-test
 test: install-test system-packages lint typecheck pytest
 
 bench: install-test
+	@sh scripts/system-packages.sh bench
 	$(BIN)/python -m bench.core_vs_bare
 	$(BIN)/python -m bench.service
+	$(BIN)/python -m bench.downsample
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

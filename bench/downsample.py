@@ -38,9 +38,9 @@ from bench.common import (
     load_average,
     median,
     print_summary,
-    reachable,
     scratch_postgres,
 )
+from cli.stack import reachable
 
 MODULE = "bench.downsample"
 METRICS = ("loss", "test_accuracy")

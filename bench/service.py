@@ -78,11 +78,11 @@ from bench.common import (
     pin_threads,
     postgres_backends,
     print_summary,
-    reachable,
     scratch_postgres,
     unique_queue,
     with_descendants,
 )
+from cli.stack import reachable
 
 MODULE = "bench.service"
 SEED_SPEC: dict[str, Any] = {

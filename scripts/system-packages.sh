@@ -3,6 +3,7 @@
 #
 #   sh scripts/system-packages.sh            Fashion-MNIST and Chromium
 #   sh scripts/system-packages.sh dataset    Fashion-MNIST only
+#   sh scripts/system-packages.sh bench      wrk, the HTTP load generator
 #
 # Fashion-MNIST comes from `dataset-fashion-mnist` (/usr/share/datasets);
 # the browser tests drive Debian's `chromium`. Without root (or password-less
@@ -13,8 +14,9 @@ wanted=""
 case "${1:-all}" in
   dataset) wanted="dataset-fashion-mnist" ;;
   browser) wanted="chromium" ;;
+  bench) wanted="wrk" ;;
   all) wanted="dataset-fashion-mnist chromium" ;;
-  *) echo "usage: $0 [all|dataset|browser]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|dataset|browser|bench]" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -22,6 +24,7 @@ for package in $wanted; do
   case "$package" in
     dataset-fashion-mnist) [ -d /usr/share/datasets/fashion-mnist ] || missing="$missing $package" ;;
     chromium) [ -x /usr/bin/chromium ] || missing="$missing $package" ;;
+    wrk) command -v wrk >/dev/null 2>&1 || missing="$missing $package" ;;
   esac
 done
 [ -z "$missing" ] && exit 0
