@@ -93,7 +93,7 @@ class TrainingRun:
         run = TrainingRun(spec, load_dataset(spec.dataset))
         for record in run.records():
             ...
-        print(run.outcome)
+        status = run.outcome
     """
 
     def __init__(self, spec: JobSpec, dataset: Dataset) -> None:

@@ -19,7 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table('sweeps',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+              autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=200), nullable=True),
     sa.Column('base_spec', sa.JSON(), nullable=False),
     sa.Column('grid', sa.JSON(), nullable=False),
@@ -32,7 +33,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('idempotency_key')
     )
     op.create_table('jobs',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+              autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('spec', sa.JSON(), nullable=False),

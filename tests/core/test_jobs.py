@@ -10,6 +10,7 @@ from sqlalchemy import update
 from core.db import session_scope
 from core.errors import Conflict, LeaseLost
 from core.jobs import (
+    Claim,
     claim_job,
     create_job,
     find_by_idempotency_key,
@@ -32,7 +33,9 @@ def new_job(database_url: str) -> int:
         return create_job(session, SPEC).id
 
 
-def claim(database_url: str, job_id: int, task_id: str, max_attempts: int = 3):  # type: ignore[no-untyped-def]
+def claim(
+    database_url: str, job_id: int, task_id: str, max_attempts: int = 3
+) -> Claim | None:
     with session_scope(database_url) as session:
         return claim_job(
             session,

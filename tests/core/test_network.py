@@ -134,7 +134,8 @@ def test_sigmoid_network_does_not_warn_on_huge_inputs() -> None:
 def test_init_std_follows_the_named_rule(
     weight_init: float | str, fan_in: int, fan_out: int, expected: float
 ) -> None:
-    assert init_std(weight_init, fan_in, fan_out) == pytest.approx(expected)  # type: ignore[arg-type]
+    std = init_std(weight_init, fan_in, fan_out)  # type: ignore[arg-type]
+    assert std == pytest.approx(expected)
 
 
 def test_initial_weights_have_the_requested_spread() -> None:
