@@ -26,13 +26,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import Conflict, DatasetError, NotFound, SpecError
-from core.spec import OPTIMIZER_FIELDS, OPTIMIZER_NAMES
+from core.spec import field_path, stray_hyperparameter
 
 logger = logging.getLogger(__name__)
 
 # Labels pydantic puts in a location for a tagged union branch or a type
 # alternative; they are not fields the client wrote.
-_UNION_LABELS = set(OPTIMIZER_NAMES) | {"constant", "step", "cosine"}
+MAX_ERRORS = 20
 _MAX_MESSAGE = 300
 _MAX_SHOWN_VALUE = 60
 
@@ -58,25 +58,6 @@ _VALUE_NOT_SHOWN = {
 }
 _NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_.+-]{1,60}")
-
-
-def field_path(loc: Sequence[Any]) -> str:
-    """`("body", "optimizer", "adam", "learning_rate")` -> "optimizer.learning_rate"."""
-    parts = []
-    for index, part in enumerate(loc):
-        if index == 0 and part in {"body", "query", "path", "header"}:
-            continue
-        if isinstance(part, str) and (
-            (
-                part in _UNION_LABELS
-                and index > 0
-                and loc[index - 1] in {"optimizer", "schedule"}
-            )
-            or part.startswith(("constrained-", "literal[", "function-"))
-        ):
-            continue
-        parts.append(str(part))
-    return ".".join(parts) or str(loc[0] if loc else "body")
 
 
 def show_value(value: Any) -> str:
@@ -137,8 +118,7 @@ def _message(error: dict[str, Any], body: Any) -> str:
     loc = tuple(error.get("loc", ()))
     if kind == "extra_forbidden" and len(loc) == 4 and loc[1] == "optimizer":
         # ("body", "optimizer", "sgd", "momentum"): say what sgd does take.
-        accepted = sorted(OPTIMIZER_FIELDS.get(str(loc[2]), frozenset()) - {"name"})
-        return f"{loc[2]} takes no {loc[3]!r}; it takes {', '.join(accepted)}"
+        return stray_hyperparameter(str(loc[2]), str(loc[3]))
     if kind in _NOT_AN_OBJECT:
         message = "Input should be a JSON object"
     elif kind == "string_unicode":
@@ -182,9 +162,13 @@ def _field(error: dict[str, Any]) -> tuple[list[Any], str]:
 def validation_detail(
     errors: Sequence[dict[str, Any]], body: Any = None
 ) -> list[dict[str, Any]]:
-    """Pydantic errors as `{"loc", "field", "msg", "type"}` items for a 422."""
+    """Pydantic errors as `{"loc", "field", "msg", "type"}` items for a 422.
+
+    At most `MAX_ERRORS` are listed; a body with thousands of bad fields
+    gets the first ones and a count, not a reply larger than itself.
+    """
     detail = []
-    for error in errors:
+    for error in errors[:MAX_ERRORS]:
         loc, field = _field(error)
         message = _message(error, body)
         detail.append(
@@ -193,6 +177,15 @@ def validation_detail(
                 "field": _json_safe(field),
                 "msg": _json_safe(f"{field}: {message}"[:_MAX_MESSAGE]),
                 "type": error.get("type", "value_error"),
+            }
+        )
+    if len(errors) > MAX_ERRORS:
+        detail.append(
+            {
+                "loc": ["body"],
+                "field": "body",
+                "msg": f"body: {len(errors) - MAX_ERRORS:,} more errors not listed",
+                "type": "too_many_errors",
             }
         )
     return detail

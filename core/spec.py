@@ -11,7 +11,8 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from typing import Annotated, Literal, get_args
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +33,9 @@ MAX_HIDDEN_LAYERS = 8
 MAX_UNITS_PER_LAYER = 4096
 MAX_PARAMETERS = 10_000_000
 MAX_ITERATIONS = 1_000_000
+# Rows x units of the largest activation of one step: 2**26 float64 numbers
+# are 512 MiB, and a step holds a few arrays of that size.
+MAX_BATCH_ELEMENTS = 2**26
 MAX_TAGS = 20
 # Ids are SQL BIGINTs; a larger number must be refused before a query.
 MAX_ID = 2**63 - 1
@@ -161,12 +165,40 @@ class _OptimizerBase(_Frozen):
     max_grad_norm: PositiveFloat | None = None
     schedule: Schedule = ConstantSchedule()
 
+    @model_validator(mode="after")
+    def _cosine_ends_below_its_start(self) -> _OptimizerBase:
+        min_lr = getattr(self.schedule, "min_lr", 0.0)
+        if min_lr > self.learning_rate:
+            raise _field_error(
+                type(self).__name__,
+                ("schedule", "min_lr"),
+                "min_lr_too_high",
+                f"must be at most optimizer.learning_rate ({self.learning_rate:g}), "
+                f"got {min_lr:g}",
+                min_lr,
+            )
+        return self
+
     def hyperparameters(self) -> dict[str, float]:
         """The optimizer's own numbers, as keyword arguments for its class."""
         skip = {"name", "schedule", "max_grad_norm"}
         return {
             key: value for key, value in self.model_dump().items() if key not in skip
         }
+
+
+def _field_error(
+    model: str, loc: tuple[str, ...], kind: str, message: str, value: Any
+) -> ValidationError:
+    """A validation error located at a field, from a whole-model rule.
+
+    A ValueError raised in a model validator would point at the whole model;
+    this names the field the rule is about.
+    """
+    error = PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}"))
+    return ValidationError.from_exception_data(
+        model, [InitErrorDetails(type=error, loc=loc, input=value)]
+    )
 
 
 class SGDSpec(_OptimizerBase):
@@ -223,6 +255,13 @@ OPTIMIZER_FIELDS: dict[str, frozenset[str]] = {
         AdamWSpec,
     )
 }
+
+
+def stray_hyperparameter(optimizer: str, field: str) -> str:
+    """The message for a hyperparameter an optimizer does not take."""
+    accepted = sorted(OPTIMIZER_FIELDS.get(optimizer, frozenset()) - {"name"})
+    return f"{optimizer} takes no {field!r}; it takes {', '.join(accepted)}"
+
 
 OptimizerSpec = Annotated[
     SGDSpec
@@ -331,22 +370,12 @@ class JobSpec(_Frozen):
         else:
             fits, rule = warmup <= iterations, "at most"
         if not fits:
-            # A ValidationError (unlike a ValueError) carries its own location,
-            # so the error names the warm-up field instead of the whole spec.
-            error = PydanticCustomError(
-                "warmup_too_long",
-                "must be {rule} training.iterations ({iterations}), got {warmup}",
-                {"rule": rule, "iterations": iterations, "warmup": warmup},
-            )
-            raise ValidationError.from_exception_data(
+            raise _field_error(
                 type(self).__name__,
-                [
-                    InitErrorDetails(
-                        type=error,
-                        loc=("optimizer", "schedule", "warmup_steps"),
-                        input=warmup,
-                    )
-                ],
+                ("optimizer", "schedule", "warmup_steps"),
+                "warmup_too_long",
+                f"must be {rule} training.iterations ({iterations}), got {warmup}",
+                warmup,
             )
         return self
 
@@ -373,9 +402,42 @@ def check_against_dataset(
             f"the network would have {parameters:,} parameters on "
             f"{spec.dataset!r}; the limit is {MAX_PARAMETERS:,}",
         )
-    if spec.training.batch_size > train_size:
+    batch = spec.training.batch_size
+    if batch > train_size:
         raise SpecError(
             ("training", "batch_size"),
             f"must be at most the training set size {train_size:,} of "
-            f"{spec.dataset!r}, got {spec.training.batch_size:,}",
+            f"{spec.dataset!r}, got {batch:,}",
         )
+    widest = max(spec.model.layer_sizes(features, classes))
+    if batch * widest > MAX_BATCH_ELEMENTS:
+        raise SpecError(
+            ("training", "batch_size"),
+            f"a batch of {batch:,} rows through a layer of {widest:,} units holds "
+            f"{batch * widest:,} numbers; the limit is {MAX_BATCH_ELEMENTS:,} "
+            "(use a smaller batch or narrower layers)",
+        )
+
+
+# Labels pydantic puts in an error location for a tagged union's branch or a
+# type alternative; they are not fields anyone wrote.
+_UNION_LABELS = set(OPTIMIZER_NAMES) | {"constant", "step", "cosine"}
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """`("body", "optimizer", "adam", "learning_rate")` -> "optimizer.learning_rate"."""
+    parts = []
+    for index, part in enumerate(loc):
+        if index == 0 and part in {"body", "query", "path", "header"}:
+            continue
+        if isinstance(part, str) and (
+            (
+                part in _UNION_LABELS
+                and index > 0
+                and loc[index - 1] in {"optimizer", "schedule"}
+            )
+            or part.startswith(("constrained-", "literal[", "function-"))
+        ):
+            continue
+        parts.append(str(part))
+    return ".".join(parts) or str(loc[0] if loc else "body")

@@ -26,15 +26,20 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound, SpecError
 from core.jobs import create_job
 from core.models import FINISHED_STATUSES, Job, Sweep, utcnow
-from core.series import LOWER_IS_BETTER, Comparison, compare
+from core.series import LOWER_IS_BETTER, Comparison, RunSeries, compare
 from core.spec import (
     OPTIMIZER_FIELDS,
     JobSpec,
     Name,
+    field_path,
+    stray_hyperparameter,
 )
 
 MAX_SWEEP_JOBS = 200
 MAX_SEEDS = 50
+# A job spec nests three levels (optimizer.schedule.kind); anything much
+# deeper is not a spec, and very deep JSON is costly to copy and hash.
+MAX_BASE_DEPTH = 8
 
 
 # Two-sided 95% Student-t quantiles for 1..30 degrees of freedom.
@@ -57,6 +62,15 @@ class SweepRequest(BaseModel):
         default_factory=lambda: [0], min_length=1, max_length=MAX_SEEDS
     )
 
+    @field_validator("base")
+    @classmethod
+    def _shallow_base(cls, base: dict[str, Any]) -> dict[str, Any]:
+        if _depth(base) > MAX_BASE_DEPTH:
+            raise ValueError(
+                f"must be nested at most {MAX_BASE_DEPTH} levels deep, as a job spec is"
+            )
+        return base
+
     @field_validator("grid")
     @classmethod
     def _paths_and_values(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -67,6 +81,7 @@ class SweepRequest(BaseModel):
             if (
                 parts[0] not in {"dataset", "model", "optimizer", "training"}
                 or len(parts) > 3
+                or not all(parts)
             ):
                 raise ValueError(
                     f"{path!r} is not a spec field; use dotted paths such as "
@@ -74,6 +89,20 @@ class SweepRequest(BaseModel):
                 )
             if not 1 <= len(values) <= 50:
                 raise ValueError(f"{path!r} needs 1 to 50 values, got {len(values)}")
+            if _depth(values) > MAX_BASE_DEPTH:
+                raise ValueError(f"{path!r} has values nested too deeply")
+            # 1 and 1.0 are the same setting: a repeat would count one
+            # configuration's seeds twice and narrow its interval falsely.
+            for index, value in enumerate(values):
+                if value in values[:index]:
+                    raise ValueError(f"{path!r} lists {value!r} twice")
+
+        combinations = math.prod(len(values) for values in grid.values())
+        if combinations > MAX_SWEEP_JOBS:
+            raise ValueError(
+                f"a sweep may create at most {MAX_SWEEP_JOBS} jobs; this grid alone "
+                f"has {combinations:,} combinations"
+            )
         return grid
 
     @field_validator("seeds")
@@ -84,6 +113,14 @@ class SweepRequest(BaseModel):
         if any(not 0 <= seed < 2**32 for seed in seeds):
             raise ValueError("seeds must be in [0, 2**32)")
         return seeds
+
+
+def _depth(value: Any, limit: int = MAX_BASE_DEPTH + 1) -> int:
+    """How deeply lists and objects nest (a scalar is 0), counted to `limit`."""
+    if limit <= 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
 
 
 def _set_path(spec: dict[str, Any], path: str, value: Any) -> None:
@@ -98,17 +135,18 @@ def _set_path(spec: dict[str, Any], path: str, value: Any) -> None:
     node[leaf] = copy.deepcopy(value)
 
 
-def _fit_optimizer(optimizer: dict[str, Any]) -> None:
-    """Drop hyperparameters the chosen optimizer does not take.
+def _fit_optimizer(optimizer: dict[str, Any], from_grid: set[str]) -> None:
+    """Drop the base's hyperparameters that the chosen optimizer does not take.
 
     A grid over `optimizer.name` starting from an Adam base must not hand
     Adam's betas to SGD; what both share (learning rate, weight decay,
-    schedule) carries over.
+    schedule) carries over. A hyperparameter the grid itself sets is never
+    dropped: if the optimizer does not take it, validation says so.
     """
     accepted = OPTIMIZER_FIELDS.get(optimizer.get("name", ""))
     if accepted is not None:
         for key in list(optimizer):
-            if key not in accepted:
+            if key not in accepted and key not in from_grid:
                 del optimizer[key]
 
 
@@ -140,24 +178,28 @@ def expand(request: SweepRequest) -> list[PlannedJob]:
             spec (the message names the combination and the field).
     """
     paths = list(request.grid)
-    combinations = list(itertools.product(*(request.grid[p] for p in paths)))
-    total = len(combinations) * len(request.seeds)
+    # Counted before anything is built: a few short lists multiply fast.
+    combinations = math.prod(len(request.grid[p]) for p in paths)
+    total = combinations * len(request.seeds)
     if total > MAX_SWEEP_JOBS:
         raise SpecError(
             ("grid",),
             f"a sweep may create at most {MAX_SWEEP_JOBS} jobs; "
-            f"{len(combinations)} combinations x {len(request.seeds)} seeds = {total}",
+            f"{combinations} combinations x {len(request.seeds)} seeds = {total}",
         )
+    grid_optimizer_keys = {
+        p.split(".", 1)[1] for p in paths if p.startswith("optimizer.")
+    }
 
     planned = []
-    for values in combinations:
+    for values in itertools.product(*(request.grid[p] for p in paths)):
         config = dict(zip(paths, values, strict=True))
         for seed in request.seeds:
             spec = copy.deepcopy(request.base)
             for path, value in config.items():
                 _set_path(spec, path, value)
             if isinstance(spec.get("optimizer"), dict):
-                _fit_optimizer(spec["optimizer"])
+                _fit_optimizer(spec["optimizer"], grid_optimizer_keys)
             _set_path(spec, "training.seed", seed)
             prefix = f"{request.name} " if request.name else ""
             spec["name"] = f"{prefix}{describe(config)} seed={seed}"[:200]
@@ -165,11 +207,15 @@ def expand(request: SweepRequest) -> list[PlannedJob]:
                 planned.append(PlannedJob(config, seed, JobSpec.model_validate(spec)))
             except ValidationError as exc:
                 error = exc.errors()[0]
-                where = ".".join(str(p) for p in error["loc"])
+                where = field_path(error["loc"])
+                loc = error["loc"]
+                if error["type"] == "extra_forbidden" and loc[0] == "optimizer":
+                    error["msg"] = stray_hyperparameter(str(loc[1]), str(loc[-1]))
                 combination = f"{describe(config)} seed={seed}"
                 raise SpecError(
                     ("grid",),
-                    f"configuration {combination}: {where}: {error['msg']}",
+                    f"configuration {combination}: {where}: "
+                    + error["msg"].removeprefix("Value error, "),
                 ) from exc
     return planned
 
@@ -309,16 +355,24 @@ def sweep_stats(
                 mean=[s.mean for s in per_step],
                 low=[s.low for s in per_step],
                 high=[s.high for s in per_step],
-                final=Spread.of([r.summary.final for r in runs]),
-                best=Spread.of([r.summary.best for r in runs]),
+                # Only runs that trained to the end count: a cancelled or
+                # still-running run's last value is not its final one.
+                final=Spread.of([r.summary.final for r in runs if _completed(r)]),
+                best=Spread.of([r.summary.best for r in runs if _completed(r)]),
                 per_seed_final={
-                    job.seed: by_job[job.id].summary.final for job in members
+                    job.seed: by_job[job.id].summary.final
+                    for job in members
+                    if job.status == "succeeded"
                 },
             )
         )
 
     _rank(configurations, lower_is_better=metric in LOWER_IS_BETTER)
     return SweepStats(metric, comparison.steps, configurations, comparison)
+
+
+def _completed(run: RunSeries) -> bool:
+    return run.job.status == "succeeded"
 
 
 def _rank(configurations: list[ConfigurationStats], *, lower_is_better: bool) -> None:

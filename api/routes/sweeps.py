@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from api.deps import DatabaseUrl, check_dataset, require_json
 from api.queue import dispatch
@@ -22,6 +24,7 @@ from core.db import session_scope
 from core.errors import Conflict
 from core.jobs import request_cancel, request_hash
 from core.models import FINISHED_STATUSES, Sweep
+from core.settings import get_settings
 from core.spec import MAX_ID
 from core.sweeps import (
     Spread,
@@ -109,38 +112,58 @@ def submit_sweep(
 ) -> SweepPublic:
     """Queue one job per combination of the grid and seed (at most 200)."""
     body_hash = request_hash(request.model_dump(mode="json"))
-    if idempotency_key:
-        with session_scope(database_url) as session:
-            existing = session.scalar(
-                select(Sweep).where(Sweep.idempotency_key == idempotency_key)
-            )
-            if existing is not None:
-                if existing.request_hash != body_hash:
-                    raise Conflict(
-                        f"Idempotency-Key {idempotency_key!r} was already used "
-                        "with a different request body"
-                    )
-                response.headers["Idempotent-Replayed"] = "true"
-                response.headers["Location"] = f"/sweeps/{existing.id}"
-                return _read_sweep(database_url, existing.id, "test_accuracy", 200)
+    replayed = _replay(database_url, idempotency_key, body_hash)
+    if replayed is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+        response.headers["Location"] = f"/sweeps/{replayed}"
+        return _read_sweep(database_url, replayed, "test_accuracy", 200)
 
     planned = expand(request)
     for plan in {p.spec.dataset: p for p in planned}.values():
         check_dataset(plan.spec)
 
-    with session_scope(database_url) as session:
-        sweep, jobs = create_sweep(
-            session,
-            request,
-            planned,
-            idempotency_key=idempotency_key,
-            body_hash=body_hash,
-        )
-        sweep_id, job_ids = sweep.id, [job.id for job in jobs]
+    try:
+        with session_scope(database_url) as session:
+            sweep, jobs = create_sweep(
+                session,
+                request,
+                planned,
+                idempotency_key=idempotency_key,
+                body_hash=body_hash,
+            )
+            sweep_id, job_ids = sweep.id, [job.id for job in jobs]
+    except IntegrityError:
+        # A concurrent POST with the same key won the insert; answer with its sweep.
+        replayed = _replay(database_url, idempotency_key, body_hash)
+        if replayed is None:
+            raise
+        response.headers["Idempotent-Replayed"] = "true"
+        response.headers["Location"] = f"/sweeps/{replayed}"
+        return _read_sweep(database_url, replayed, "test_accuracy", 200)
 
     dispatch(job_ids)
     response.headers["Location"] = f"/sweeps/{sweep_id}"
     return _read_sweep(database_url, sweep_id, "test_accuracy", 200)
+
+
+def _replay(database_url: str, key: str | None, body_hash: str) -> int | None:
+    """The id of the sweep an earlier POST with this key created, if any.
+
+    Raises:
+        Conflict: the key was used before with a different body.
+    """
+    if not key:
+        return None
+    with session_scope(database_url) as session:
+        existing = session.scalar(select(Sweep).where(Sweep.idempotency_key == key))
+        if existing is None:
+            return None
+        if existing.request_hash != body_hash:
+            raise Conflict(
+                f"Idempotency-Key {key!r} was already used with a different "
+                "request body"
+            )
+        return existing.id
 
 
 @router.get("/sweeps")
@@ -182,5 +205,11 @@ def cancel_sweep(sweep_id: SweepId, database_url: DatabaseUrl) -> SweepPublic:
         get_sweep(session, sweep_id)
         for job in sweep_jobs(session, sweep_id):
             if job.status not in FINISHED_STATUSES:
-                request_cancel(session, job.id)
+                request_cancel(
+                    session,
+                    job.id,
+                    heartbeat_timeout=dt.timedelta(
+                        seconds=get_settings().heartbeat_timeout_s
+                    ),
+                )
     return _read_sweep(database_url, sweep_id, "test_accuracy", 200)

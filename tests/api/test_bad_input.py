@@ -320,6 +320,23 @@ POST_CASES = [
         "optimizer.schedule.warmup_steps",
         "must be less than training.iterations (10), got 10",
     ),
+    no(
+        "cosine-ending-above-its-start",
+        spec(optimizer=opt(schedule={"kind": "cosine", "min_lr": 10})),
+        "optimizer.schedule.min_lr",
+        "must be at most optimizer.learning_rate (0.01), got 10",
+    ),
+    no(
+        "batch-too-big-for-the-widest-layer",
+        spec(
+            dataset="fashion-mnist",
+            model={"hidden_sizes": [4096]},
+            training={"batch_size": 30000},
+        ),
+        "training.batch_size",
+        "a batch of 30,000 rows through a layer of 4,096 units holds 122,880,000 "
+        "numbers; the limit is 67,108,864 (use a smaller batch or narrower layers)",
+    ),
     # -- extra fields, at every level ----------------------------------------------
     no(
         "momentum-on-sgd",
@@ -736,3 +753,14 @@ def test_bad_input_table_changed_nothing_stored(
     assert ids_after - ledger.ids_before == set(ledger.accepted)
     assert len(ledger.accepted) == len(GOOD_CASES)
     assert client.get(f"/jobs/{ledger.sentinel['id']}").json() == ledger.sentinel
+
+
+def test_thousands_of_bad_fields_get_a_short_answer(client: httpx.Client) -> None:
+    body = {**spec(), **{f"field{i}": i for i in range(5000)}}
+
+    response = client.post("/jobs", json=body)
+
+    detail = response.json()["detail"]
+    assert response.status_code == 422
+    assert len(detail) == 21
+    assert detail[-1]["msg"] == "body: 4,980 more errors not listed"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -201,13 +203,115 @@ def test_sweep_rejects_an_invalid_combination_and_an_oversized_grid(
 
     assert bad_value.status_code == 422
     assert bad_value.json()["detail"][0]["msg"] == (
-        "grid: configuration lr=-1.0 seed=0: optimizer.adam.learning_rate: "
+        "grid: configuration lr=-1.0 seed=0: optimizer.learning_rate: "
         "Input should be greater than 0"
     )
     assert too_big.status_code == 422
     assert too_big.json()["detail"][0]["msg"] == (
         "grid: a sweep may create at most 200 jobs; 50 combinations x 5 seeds = 250"
     )
+
+
+@pytest.mark.parametrize(
+    ("grid", "base_change", "message"),
+    [
+        (
+            {f"training.x{i}": list(range(50)) for i in range(8)},
+            {},
+            "grid: a sweep may create at most 200 jobs; this grid alone has "
+            "39,062,500,000,000 combinations",
+        ),
+        (
+            {"optimizer.learning_rate": [1, 1.0]},
+            {},
+            "grid: 'optimizer.learning_rate' lists 1.0 twice",
+        ),
+        (
+            {"optimizer..learning_rate": [0.1]},
+            {},
+            "grid: 'optimizer..learning_rate' is not a spec field; use dotted paths "
+            "such as 'optimizer.learning_rate' or 'model.activation'",
+        ),
+        (
+            {"optimizer.name": ["sgd", "momentum"], "optimizer.momentum": [0.5]},
+            {},
+            "grid: configuration sgd momentum=0.5 seed=0: optimizer.momentum: sgd "
+            "takes no 'momentum'; it takes learning_rate, max_grad_norm, schedule, "
+            "weight_decay",
+        ),
+        (
+            {"optimizer.learnig_rate": [0.1]},
+            {},
+            "grid: configuration learnig_rate=0.1 seed=0: optimizer.learnig_rate: "
+            "adam takes no 'learnig_rate'; it takes beta1, beta2, eps, learning_rate, "
+            "max_grad_norm, schedule, weight_decay",
+        ),
+        (
+            {"optimizer.learning_rate": [0.1]},
+            {"x": [[[[[[[[[[0]]]]]]]]]]},
+            "base: must be nested at most 8 levels deep, as a job spec is",
+        ),
+    ],
+    ids=["huge", "repeated", "empty-segment", "stray-grid-key", "typo", "deep-base"],
+)
+def test_sweep_refuses_grids_that_would_mislead(
+    client: httpx.Client,
+    grid: dict[str, Any],
+    base_change: dict[str, Any],
+    message: str,
+) -> None:
+    started = time.monotonic()
+    response = client.post(
+        "/sweeps", json={"base": {**job_spec(), **base_change}, "grid": grid}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == message
+    assert time.monotonic() - started < 5
+
+
+def test_concurrent_sweep_posts_with_one_key_create_one_sweep(
+    client: httpx.Client, stack: Any
+) -> None:
+    key = f"sweep-{time.time_ns()}"
+    body = {
+        "base": job_spec(iterations=10),
+        "grid": {"optimizer.learning_rate": [0.01]},
+    }
+
+    def post(_: int) -> httpx.Response:
+        with httpx.Client(base_url=stack.base_url, timeout=60) as own:
+            return own.post("/sweeps", json=body, headers={"Idempotency-Key": key})
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(post, range(10)))
+
+    assert [r.status_code for r in responses] == [201] * 10
+    assert len({r.json()["id"] for r in responses}) == 1
+
+
+def test_charts_draw_names_with_markup_characters_as_written(
+    client: httpx.Client,
+) -> None:
+    ids = finished_jobs(
+        client,
+        job_spec(iterations=20, name="$\\frac{a$ costs"),
+        job_spec(iterations=20, name="_underscored"),
+    )
+    params = {"job_ids": ",".join(map(str, ids)), "title": "$$"}
+
+    svg = client.get("/compare/chart.svg", params=params)
+    png = client.get("/compare/chart.png", params=params)
+
+    assert svg.status_code == png.status_code == 200
+    assert "costs" in svg.text and "underscored" in svg.text
+
+
+def test_compare_refuses_non_ascii_digits(client: httpx.Client) -> None:
+    response = client.get("/compare", params={"job_ids": "\u00b2"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "job_ids"
 
 
 def test_cancelling_a_sweep_cancels_what_has_not_finished(client: httpx.Client) -> None:
