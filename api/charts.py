@@ -22,6 +22,18 @@ _LABELS = {
 }
 
 
+LEGEND_LABEL_CHARS = 48
+
+
+def plain_text(text: str, limit: int | None = None) -> str:
+    """Text matplotlib shows as written: `$` starts math markup (a stray one
+    fails the whole render), and a leading `_` hides a legend entry."""
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = text.replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text
+
+
 def render(
     comparison: Comparison,
     image_format: Literal["png", "svg"],
@@ -43,7 +55,8 @@ def render(
             if not points:
                 continue
             steps, values, lows, highs = zip(*points, strict=True)
-            (line,) = axes.plot(steps, values, label=run.job.name, linewidth=1.6)
+            label = plain_text(run.job.name, LEGEND_LABEL_CHARS)
+            (line,) = axes.plot(steps, values, label=label, linewidth=1.6)
             if comparison.bucket_steps > 1:
                 axes.fill_between(
                     steps, lows, highs, color=line.get_color(), alpha=0.15
@@ -52,7 +65,11 @@ def render(
         metric = comparison.metric
         axes.set_xlabel("iteration")
         axes.set_ylabel(_LABELS.get(metric, metric))
-        axes.set_title(title or f"{_LABELS.get(metric, metric)} by iteration")
+        axes.set_title(
+            plain_text(title)
+            if title
+            else f"{_LABELS.get(metric, metric)} by iteration"
+        )
         if metric in ACCURACIES:
             axes.set_ylim(0, 1)
         if log_y:

@@ -107,7 +107,8 @@ def compare(
     # Each run's first and last recorded step are always on the axis.
     anchors = sorted({step for extent in extents.values() for step in extent})
     budget = max(max_points - len(anchors), 1)
-    width = bucket_width(last_step, budget) if last_step > max_points else 1
+    exact = _fits_exactly(session, job_ids, metric, max_points)
+    width = 1 if exact else bucket_width(last_step, budget)
 
     if width == 1:
         points = _exact_points(session, job_ids, column)
@@ -133,25 +134,60 @@ def compare(
     runs = []
     for job in jobs:
         buckets = _bucket_extremes(session, job.id, metric, width)
-        values, low, high = [], [], []
+        run_last = extents.get(job.id, (0, 0))[1]
+        values: list[float | None] = []
+        low: list[float | None] = []
+        high: list[float | None] = []
         for step in steps:
-            if step in edge_set:
+            if step > run_last:
+                # Nothing is drawn past the step a run last recorded.
+                values.append(None)
+                low.append(None)
+                high.append(None)
+            elif step in edge_set or step == run_last:
+                # At its own last step a run reports its last, partial bucket.
                 bucket = buckets.get((step - 1) // width)
                 values.append(None if bucket is None else bucket[2])
                 low.append(None if bucket is None else bucket[0])
                 high.append(None if bucket is None else bucket[1])
-                continue
-            # An anchor between edges: the run's exact value there, if any.
-            value = at_anchor[job.id].get(step)
-            values.append(value)
-            low.append(value)
-            high.append(value)
+            else:
+                # Another run's anchor: this run's exact value there, if any.
+                value = at_anchor[job.id].get(step)
+                values.append(value)
+                low.append(value)
+                high.append(value)
         runs.append(
             RunSeries(
                 job, values, low, high, summarize(session, job, metric, thresholds)
             )
         )
     return Comparison(metric, steps, runs, bucket_steps=width)
+
+
+def _fits_exactly(
+    session: Session, job_ids: Sequence[int], metric: str, max_points: int
+) -> bool:
+    """Whether every recorded step of the metric, over all runs, fits the axis."""
+    column = _metrics.c[metric]
+    counts = [
+        int(count)
+        for (count,) in session.execute(
+            select(func.sum(_blocks.c.count))
+            .where(_blocks.c.job_id.in_(job_ids), _blocks.c.metric == metric)
+            .group_by(_blocks.c.job_id)
+        )
+    ]
+    if sum(counts) <= max_points:
+        return True
+    if max(counts) > max_points:
+        return False
+    # Runs evaluated at the same steps share them on the axis: count the union.
+    union = session.execute(
+        select(func.count(func.distinct(_metrics.c.step))).where(
+            _metrics.c.job_id.in_(job_ids), column.is_not(None)
+        )
+    ).scalar_one()
+    return int(union) <= max_points
 
 
 def _extents(
@@ -296,7 +332,9 @@ def summarize(
     if final is None:
         summary.thresholds = {_key(t): None for t in thresholds}
         return summary
-    summary.final = final
+    # A diverged run's last loss is not a number; its last finite one would
+    # read as where it ended up, so it has no final loss (as on the job).
+    summary.final = None if lower and job.status == "diverged" else final
 
     extreme = _blocks.c.min_value if lower else _blocks.c.max_value
     extreme_step = _blocks.c.min_step if lower else _blocks.c.max_step
@@ -382,5 +420,6 @@ def _first_crossing(
 
 
 def _key(threshold: float) -> str:
-    """0.8 -> "0.8", 1.0 -> "1"."""
-    return f"{threshold:g}"
+    """0.8 -> "0.8", 1.0 -> "1", 0.123456789 -> "0.123456789": short, exact."""
+    short = f"{threshold:g}"
+    return short if float(short) == threshold else repr(threshold)

@@ -32,7 +32,8 @@ def parse_job_ids(raw: str) -> list[int]:
         raise query_error("job_ids", "give at least one job id")
     if len(parts) > MAX_RUNS:
         raise query_error("job_ids", f"at most {MAX_RUNS} jobs, got {len(parts)}")
-    if not all(part.isdigit() and len(part) <= 18 for part in parts):
+    # isascii: str.isdigit also accepts digits such as "²" that int() refuses.
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
         raise query_error(
             "job_ids", f"must be comma-separated integers, got {raw[:100]!r}"
         )

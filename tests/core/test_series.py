@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 from core.db import session_scope
 from core.errors import NotFound
 from core.jobs import create_job
 from core.metrics import store_points
-from core.models import METRIC_NAMES
+from core.models import METRIC_NAMES, Job
 from core.series import bucket_width, compare, summarize
 from core.spec import JobSpec
 
@@ -172,8 +173,11 @@ def test_runs_of_different_lengths_share_one_axis(database_url: str) -> None:
     # The short run's first and last recorded points are on the axis, exactly.
     assert short_values[result.steps.index(25)] == 0.025
     assert short_values[result.steps.index(700)] == 0.7
-    # Buckets that start after its end have nothing from it.
+    # Nothing is drawn past its last step.
     width = result.bucket_steps
+    assert all(
+        v is None for s, v in zip(result.steps, short_values, strict=True) if s > 700
+    )
     after_end = [
         v
         for s, v in zip(result.steps, short_values, strict=True)
@@ -211,3 +215,48 @@ def test_bucket_width_rounds_wide_buckets_to_whole_blocks(
 
     assert width == expected
     assert math.ceil(last_step / width) <= budget
+
+
+def test_sparse_metric_comes_back_exact_when_its_points_fit(database_url: str) -> None:
+    accuracy = [step / 1000 if step % 10 == 0 else None for step in range(1, 1001)]
+    job_id = store_run(database_url, {"test_accuracy": accuracy})
+
+    with session_scope(database_url) as session:
+        result = compare(session, [job_id], "test_accuracy", max_points=500)
+
+    assert result.bucket_steps == 1
+    assert result.steps == list(range(10, 1001, 10))
+    assert result.runs[0].values == [s / 1000 for s in range(10, 1001, 10)]
+
+
+def test_threshold_keys_keep_every_digit_given(database_url: str) -> None:
+    job_id = store_run(database_url, {"test_accuracy": [0.5, 0.9]})
+
+    with session_scope(database_url) as session:
+        summary = (
+            compare(
+                session,
+                [job_id],
+                "test_accuracy",
+                thresholds=[0.8, 0.8000001, 0.123456789, 1.0],
+            )
+            .runs[0]
+            .summary
+        )
+
+    assert list(summary.thresholds) == ["0.8", "0.8000001", "0.123456789", "1"]
+
+
+def test_a_diverged_run_has_no_final_loss(database_url: str) -> None:
+    job_id = store_run(database_url, {"loss": [2.3, 1e5, None]})
+    with session_scope(database_url) as session:
+        session.execute(
+            update(Job).where(Job.id == job_id).values(status="diverged", diverged_at=3)
+        )
+
+    with session_scope(database_url) as session:
+        summary = compare(session, [job_id], "loss").runs[0].summary
+
+    assert summary.final is None
+    assert summary.best == 2.3
+    assert summary.diverged_at == 3
