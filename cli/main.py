@@ -18,15 +18,11 @@ logger = logging.getLogger("trainjobs")
 def migrate(database_url: str | None = None) -> None:
     """Bring the database schema up to the latest Alembic revision."""
     from alembic import command
-    from alembic.config import Config
 
-    import migrations
     from core.settings import get_settings
+    from migrations import alembic_config
 
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    config.attributes["url"] = database_url or get_settings().database_url
-    command.upgrade(config, "head")
+    command.upgrade(alembic_config(database_url or get_settings().database_url), "head")
 
 
 def run_api(host: str, port: int, workers: int) -> None:
@@ -116,6 +112,13 @@ def datasets_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trainjobs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,15 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="migrate, then run the API and one worker")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--concurrency", type=int, default=1)
+    up.add_argument("--concurrency", type=positive_int, default=1)
 
     api = commands.add_parser("api", help="run the HTTP API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
-    api.add_argument("--workers", type=int, default=1, help="API processes")
+    api.add_argument("--workers", type=positive_int, default=1, help="API processes")
 
     worker = commands.add_parser("worker", help="run a training worker")
-    worker.add_argument("--concurrency", type=int, default=1, help="jobs at once")
+    worker.add_argument(
+        "--concurrency", type=positive_int, default=1, help="jobs at once"
+    )
     worker.add_argument("--loglevel", default="INFO")
 
     commands.add_parser("migrate", help="apply database migrations")

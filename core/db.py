@@ -69,3 +69,9 @@ def dispose_engines() -> None:
         for key in [k for k in _engines if k[0] == os.getpid()]:
             _engines.pop(key).dispose()
             _factories.pop(key, None)
+
+
+def schema_missing(error: Exception) -> bool:
+    """Whether a database error means the tables were never created."""
+    text = str(error).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text)

@@ -167,8 +167,13 @@ def eta_seconds(job: Job) -> float | None:
     return max(job.total_steps - job.progress_step, 0) * job.seconds_per_step
 
 
-def request_cancel(session: Session, job_id: int) -> Job:
+def request_cancel(
+    session: Session, job_id: int, *, heartbeat_timeout: dt.timedelta | None = None
+) -> Job:
     """Cancel a queued job at once, or ask its worker to stop a running one.
+
+    A running job whose heartbeat is older than `heartbeat_timeout` has no
+    live worker to ask, so it is cancelled at once too.
 
     Raises:
         NotFound: no such job.
@@ -179,14 +184,24 @@ def request_cancel(session: Session, job_id: int) -> Job:
         raise Conflict(f"job {job_id} has already finished as {job.status}")
 
     job.cancel_requested = True
-    if job.status == "queued":
-        # Its message may still be in the broker; the worker that receives
-        # it finds the job cancelled and drops it.
+    silent = (
+        job.status == "running"
+        and heartbeat_timeout is not None
+        and (
+            job.heartbeat_at is None or job.heartbeat_at < utcnow() - heartbeat_timeout
+        )
+    )
+    if job.status == "queued" or silent:
+        # A queued job's message may still be in the broker; the worker that
+        # receives it finds the job cancelled and drops it. A silent worker
+        # that comes back finds its lease gone.
+        previous = job.status
         job.status = "cancelled"
         job.finished_at = utcnow()
+        job.lease_token = None
         logger.info(
-            "job %s cancelled while queued",
-            job.id,
+            "job cancelled while %s",
+            previous,
             extra={"job_id": job.id, "status": "cancelled"},
         )
     return job
@@ -201,6 +216,7 @@ class Claim:
     spec: dict[str, Any]
     attempt: int
     stored_through: int  # highest step already in the metrics table
+    stored_elapsed: float = 0.0  # that step's elapsed_s
 
 
 def claim_job(
@@ -239,16 +255,32 @@ def claim_job(
     job.heartbeat_at = now
     job.started_at = job.started_at or now
 
-    stored = session.scalar(
-        select(func.max(Metric.step)).where(Metric.job_id == job_id)
+    stored = int(
+        session.scalar(select(func.max(Metric.step)).where(Metric.job_id == job_id))
+        or 0
+    )
+    stored_elapsed = session.scalar(
+        select(Metric.elapsed_s).where(Metric.job_id == job_id, Metric.step == stored)
     )
     return Claim(
         job_id=job.id,
         token=job.lease_token,
         spec=job.spec,
         attempt=job.attempts,
-        stored_through=int(stored or 0),
+        stored_through=stored,
+        stored_elapsed=float(stored_elapsed or 0.0),
     )
+
+
+def renew_lease(session: Session, job_id: int, token: str) -> bool:
+    """Refresh the heartbeat of a job this worker owns; False if it does not."""
+    renewed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease_token == token, Job.status == "running")
+        .values(heartbeat_at=utcnow())
+        .returning(Job.id)
+    ).first()
+    return renewed is not None
 
 
 def _fail(job: Job, reason: str) -> None:
@@ -280,11 +312,14 @@ def requeue_stale_jobs(
     *,
     heartbeat_timeout: dt.timedelta,
     max_attempts: int,
+    resend_dispatched_after: dt.timedelta | None = None,
 ) -> list[int]:
     """Hand back jobs whose worker went silent; return the ids to dispatch.
 
-    Also returns queued jobs whose message never reached the broker. A job
-    that has used up its attempts is failed with the reason instead.
+    Also returns queued jobs whose message never reached the broker, and,
+    with `resend_dispatched_after` (the caller saw an empty queue), queued
+    jobs sent longer ago than that: their message was lost. A job that has
+    used up its attempts is failed with the reason instead.
     """
     now = utcnow()
     silent = session.scalars(
@@ -319,7 +354,21 @@ def requeue_stale_jobs(
             Job.created_at < now - UNDISPATCHED_GRACE,
         )
     ).all()
-    return sorted(set(to_dispatch) | set(undispatched))
+    lost: Sequence[int] = []
+    if resend_dispatched_after is not None:
+        lost = session.scalars(
+            select(Job.id).where(
+                Job.status == "queued",
+                Job.dispatched_at < now - resend_dispatched_after,
+            )
+        ).all()
+        if lost:
+            logger.warning(
+                "resending %d queued jobs whose messages are gone",
+                len(lost),
+                extra={"job_ids": list(lost)},
+            )
+    return sorted(set(to_dispatch) | set(undispatched) | set(lost))
 
 
 def finish_job(

@@ -11,6 +11,7 @@ skipped by the database, so the block summaries see every step.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.datasets import load_dataset
-from core.jobs import Claim, finish_job
+from core.jobs import Claim, finish_job, renew_lease
 from core.metrics import (
     BLOCK_STEPS,
     ProgressUpdate,
@@ -38,6 +39,36 @@ SessionFactory = Callable[[], Any]  # a context manager yielding a Session
 PACE_SMOOTHING = 0.3
 
 
+class Heartbeat(threading.Thread):
+    """Renews a job's lease every `interval` seconds while a step runs.
+
+    The training loop writes a heartbeat with every batch of metrics, but a
+    single step of a large network can outlast the heartbeat timeout; this
+    thread keeps the job looking alive meanwhile. A lost lease is noticed by
+    the next flush, which raises `LeaseLost`.
+    """
+
+    def __init__(self, renew: Callable[[], bool], interval: float) -> None:
+        super().__init__(name="trainjobs-heartbeat", daemon=True)
+        self.renew = renew
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                if not self.renew():
+                    return
+            except Exception:
+                # The flush path reports database trouble; a missed beat here
+                # only matters if it lasts the whole timeout.
+                logger.warning("heartbeat failed", exc_info=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=self.interval + 5)
+
+
 class JobRunner:
     """Trains one claimed job and persists everything it measures.
 
@@ -45,6 +76,9 @@ class JobRunner:
         claim: the lease and spec handed out by `core.jobs.claim_job`.
         session_scope: returns a transaction-scoped session context.
         flush_interval: seconds between batched writes and cancel checks.
+        heartbeat_interval: seconds between heartbeats written by a thread
+            of their own, so a single step longer than the heartbeat timeout
+            does not make the job look dead.
         data_dirs: extra dataset folders searched before the defaults.
         cache_dir: where decoded datasets are cached for reuse.
     """
@@ -55,12 +89,14 @@ class JobRunner:
         session_scope: Callable[[], Any],
         *,
         flush_interval: float,
+        heartbeat_interval: float = 5.0,
         data_dirs: list[Any] | None = None,
         cache_dir: Any = None,
     ) -> None:
         self.claim = claim
         self.session_scope = session_scope
         self.flush_interval = flush_interval
+        self.heartbeat_interval = heartbeat_interval
         self.data_dirs = data_dirs
         self.cache_dir = cache_dir
 
@@ -95,12 +131,21 @@ class JobRunner:
         # steps already done, which starts to matter for jobs of many minutes.
         skip_through = (self.claim.stored_through // BLOCK_STEPS) * BLOCK_STEPS
 
+        clock_from = (self.claim.stored_through, self.claim.stored_elapsed)
+
         diverged_at = None
-        for record in training.records(self.poll, skip_through=skip_through):
-            row = record_row(self.claim.job_id, record)
-            self.pending.append(row)
-            self.window.append(row)
-            self.last_step = record.step
+        heartbeat = Heartbeat(self._renew_lease, self.heartbeat_interval)
+        heartbeat.start()
+        try:
+            for record in training.records(
+                self.poll, skip_through=skip_through, clock_from=clock_from
+            ):
+                row = record_row(self.claim.job_id, record)
+                self.pending.append(row)
+                self.window.append(row)
+                self.last_step = record.step
+        finally:
+            heartbeat.stop()
 
         status = training.outcome or "failed"
         if status == "diverged":
@@ -115,6 +160,10 @@ class JobRunner:
                 diverged_at=diverged_at,
             )
         return status
+
+    def _renew_lease(self) -> bool:
+        with self.session_scope() as session:
+            return renew_lease(session, self.claim.job_id, self.claim.token)
 
     def poll(self) -> bool:
         """Called before every step: flush when due; True means stop."""

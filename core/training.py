@@ -129,6 +129,7 @@ class TrainingRun:
         should_stop: Callable[[], bool] | None = None,
         *,
         skip_through: int = 0,
+        clock_from: tuple[int, float] = (0, 0.0),
     ) -> Iterator[StepRecord]:
         """Run the loop.
 
@@ -138,11 +139,16 @@ class TrainingRun:
                 evaluated nor yielded. A worker that restarts a job replays
                 them to rebuild the exact state; evaluation draws no random
                 numbers and changes no weights, so skipping it is safe.
+            clock_from: (step, elapsed seconds): `elapsed_s` of the steps
+                after `step` continues from these seconds, so a restarted
+                run's clock goes on from where its stored steps left it.
         """
         training = self.spec.training
         started = time.perf_counter()
 
         for step in range(1, training.iterations + 1):
+            if step == clock_from[0] + 1:
+                started = time.perf_counter() - clock_from[1]
             if should_stop is not None and should_stop():
                 self.outcome = "cancelled"
                 return

@@ -6,19 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-import migrations
 from core.models import Base
-
-
-def alembic_config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    config.attributes["url"] = url
-    return config
+from migrations import alembic_config
 
 
 def test_latest_revision_matches_the_models(database_url: str) -> None:

@@ -73,6 +73,7 @@ def train_job(self: Task[Any, Any], job_id: int) -> str:
             claim,
             scope,
             flush_interval=settings.flush_interval_s,
+            heartbeat_interval=settings.heartbeat_timeout_s / 4,
             data_dirs=settings.data_dir_list,
             cache_dir=settings.cache_dir / "datasets",
         ).run()

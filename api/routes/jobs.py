@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import unicodedata
 from collections import OrderedDict
@@ -29,6 +30,7 @@ from core.jobs import (
 )
 from core.metrics import POINT_FIELDS, iter_all_points, read_points
 from core.models import FINISHED_STATUSES, JOB_STATUSES
+from core.settings import get_settings
 from core.spec import MAX_ID, MAX_ITERATIONS, JobSpec
 
 router = APIRouter(tags=["jobs"])
@@ -149,7 +151,11 @@ def read_jobs(
 def cancel_job(job_id: JobId, database_url: DatabaseUrl) -> JobPublic:
     """Stop a job: at once if queued, within about a second if running."""
     with session_scope(database_url) as session:
-        job = request_cancel(session, job_id)
+        job = request_cancel(
+            session,
+            job_id,
+            heartbeat_timeout=dt.timedelta(seconds=get_settings().heartbeat_timeout_s),
+        )
         return JobPublic.from_job(job)
 
 

@@ -9,14 +9,15 @@ from sqlalchemy import text
 from api.queue import broker_reachable
 from api.schemas import DatasetPublic, Health
 from core.datasets import list_datasets
-from core.db import session_scope
+from core.db import schema_missing, session_scope
 from core.settings import get_settings
+from migrations import latest_revision
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/healthz")
-def healthz() -> Health:
+async def healthz() -> Health:
     """The process is up."""
     return Health(status="ok")
 
@@ -26,10 +27,21 @@ def readyz() -> JSONResponse:
     """The database and the broker are reachable; 503 when either is not."""
     try:
         with session_scope(get_settings().database_url) as session:
-            session.execute(text("SELECT 1"))
-        database = "ok"
+            revision = session.execute(
+                text("SELECT version_num FROM alembic_version")
+            ).scalar()
+        database = (
+            "ok"
+            if revision == latest_revision()
+            else f"at revision {revision}, not {latest_revision()}: "
+            "run `trainjobs migrate`"
+        )
     except Exception as exc:
-        database = f"unreachable: {type(exc).__name__}"
+        database = (
+            "not migrated: run `trainjobs migrate`"
+            if schema_missing(exc)
+            else f"unreachable: {type(exc).__name__}"
+        )
     broker = "ok" if broker_reachable() else "unreachable"
 
     ready = database == "ok" and broker == "ok"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +48,9 @@ def pool_children(worker_pid: int) -> list[int]:
 def assert_one_point_per_step(client: httpx.Client, job_id: int, steps: int) -> None:
     points = all_points(client, job_id)
     assert [p["step"] for p in points] == list(range(1, steps + 1))
+    # A restarted run's clock continues from its stored steps.
+    elapsed = [p["elapsed_s"] for p in points]
+    assert elapsed == sorted(elapsed)
 
 
 def test_job_survives_sigkill_of_its_worker_and_finishes_on_a_new_one(
@@ -146,3 +151,79 @@ def test_two_worker_processes_share_ten_jobs(
         and b["started_at"] < a["finished_at"]
     ]
     assert overlapping, "two processes should have trained jobs at the same time"
+
+
+def test_cancelling_a_job_whose_worker_died_ends_it_at_once(
+    service: ServiceStack, client: httpx.Client
+) -> None:
+    worker = service.start_worker()
+    job_id = submit(client, LONG_RUN)["id"]
+    wait_for_progress(client, job_id, 300)
+    service.kill(worker, signal.SIGKILL)
+    time.sleep(3.5)  # past the heartbeat timeout; no sweeper is left to notice
+
+    response = client.post(f"/jobs/{job_id}/cancel")
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelled"
+    assert client.get(f"/jobs/{job_id}").json()["status"] == "cancelled"
+
+
+def drop_queued_messages(env: dict[str, str]) -> None:
+    """Lose every message waiting in the broker, as a restart without
+    persistence would."""
+    broker = env["TRAINJOBS_BROKER_URL"]
+    if broker.startswith("redis://"):
+        import redis
+
+        connection = redis.Redis.from_url(broker)
+        connection.delete(env["TRAINJOBS_QUEUE"])
+        connection.close()
+        return
+    database = sqlite3.connect(broker.removeprefix("sqla+sqlite:///"))
+    with database:
+        database.execute("DELETE FROM kombu_message")
+    database.close()
+
+
+def test_a_job_whose_message_was_lost_is_sent_again(
+    isolated_backend: Backend, tmp_path: Path
+) -> None:
+    env = stack_env(isolated_backend, tmp_path / "home")
+    with ServiceStack(env, tmp_path / "logs") as stack:
+        stack.migrate()
+        stack.start_api()
+        with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+            job_id = submit(client, job_spec(iterations=30))["id"]
+            drop_queued_messages(env)
+            stack.start_worker()
+
+            job = wait_for(client, job_id, timeout=60)
+    forget_queue(env)
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1
+
+
+def test_a_step_longer_than_the_heartbeat_timeout_does_not_look_dead(
+    isolated_backend: Backend, tmp_path: Path
+) -> None:
+    # Metrics (and the heartbeat they carry) go out only every 8 s here, far
+    # beyond the 2 s timeout: only the heartbeat thread keeps the job alive.
+    env = stack_env(
+        isolated_backend,
+        tmp_path / "home",
+        TRAINJOBS_FLUSH_INTERVAL_S="8",
+        TRAINJOBS_HEARTBEAT_TIMEOUT_S="2",
+    )
+    with ServiceStack(env, tmp_path / "logs") as stack:
+        stack.migrate()
+        stack.start_api()
+        stack.start_worker()
+        with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+            job_id = submit(client, job_spec(iterations=4000, eval_interval=100))["id"]
+            job = wait_for(client, job_id, timeout=120)
+    forget_queue(env)
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1
