@@ -4,7 +4,9 @@
 
 import { Chart } from "./chart.js";
 import { el, statusPill } from "./dom.js";
-import { METRICS, fmtAgo, fmtDuration, fmtNumber, fmtPercent } from "./format.js";
+import {
+  METRICS, describeGrid, fmtAgo, fmtDuration, fmtNumber, fmtPercent,
+} from "./format.js";
 import { THRESHOLDS, renderLegend, renderSummary } from "./summary.js";
 
 // 1. Settings ----------------------------------------------------------------
@@ -21,7 +23,6 @@ const COLORS = [
   "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#7f7f7f",
 ];
 const DASHES = ["", "7 4", "2 3", "9 3 2 3"]; // after ten colours, vary the dash
-const GRID_LABELS = { "optimizer.name": "optimizer", "optimizer.learning_rate": "lr" };
 
 const $ = (id) => document.getElementById(id);
 const chart = new Chart($("chart"), $("tooltip"));
@@ -37,6 +38,8 @@ const state = {
   sweepJobs: new Map(), // sweep id -> its job ids, once asked for
   known: new Map(), // id -> {status, step, total}: the newest word from any source
   selected: new Map(), // id -> colour slot, in selection order
+  notice: null, // why the selection stopped short: {sweepId, name} or {full: true}
+  latest: new Map(), // id -> {value, step}: a running job's newest test accuracy
   metric: "test_accuracy",
   logY: false,
   band: true,
@@ -71,6 +74,13 @@ function note(id, status, step, total) {
 function isLive(id) {
   const status = state.known.get(id)?.status;
   return status === "running" || status === "queued";
+}
+
+/** Keep the test accuracy at the furthest step any source has reported. */
+function noteLatest(id, value, step) {
+  if (!Number.isFinite(value)) return;
+  const previous = state.latest.get(id);
+  if (!previous || step >= previous.step) state.latest.set(id, { value, step });
 }
 
 // 3. Talking to the API ------------------------------------------------------
@@ -196,11 +206,7 @@ function fillJobRow(row, job) {
   );
 
   const s = job.summary;
-  accuracy.replaceChildren(el("span", {
-    "data-testid": "job-final",
-    "data-value": s.final_test_accuracy ?? "",
-    title: "final test accuracy",
-  }, fmtPercent(s.final_test_accuracy, 1)));
+  accuracy.replaceChildren(accuracyValue(job, status));
   if (s.best_test_accuracy !== null) {
     accuracy.append(el(
       "span",
@@ -208,6 +214,38 @@ function fillJobRow(row, job) {
       `best ${fmtPercent(s.best_test_accuracy, 1)}`,
     ));
   }
+}
+
+/**
+ * The final test accuracy; until there is one, the newest seen so far,
+ * which GET /jobs does not carry: it comes from the job's event stream or
+ * GET /compare, so only jobs selected while running have it.
+ */
+function accuracyValue(job, status) {
+  const final = job.summary.final_test_accuracy;
+  // Also between a job's end and the next refresh, which brings the final one.
+  const latest = state.latest.get(job.id);
+  const attributes = { "data-testid": "job-final", "data-value": final ?? "" };
+  if (final !== null) {
+    return el("span", { ...attributes, title: "final test accuracy" }, fmtPercent(final, 1));
+  }
+  if (latest) {
+    return el("span", {
+      ...attributes,
+      class: "so-far",
+      "data-latest": latest.value,
+      title: `test accuracy so far, at step ${latest.step.toLocaleString()}; `
+        + "the final one replaces it when the job ends",
+    }, fmtPercent(latest.value, 1), el("span", { class: "muted small" }, " so far"));
+  }
+  const following = state.selected.has(job.id)
+    ? "Shows the newest test accuracy after the job's next evaluation."
+    : "Fills in when the job ends; tick the job to follow its test accuracy live.";
+  const why = {
+    queued: "The job has not started yet.",
+    running: following,
+  }[status] ?? "No test accuracy was recorded.";
+  return el("span", { ...attributes, title: why }, "—");
 }
 
 function renderJobs() {
@@ -244,30 +282,31 @@ async function refreshSweeps() {
   renderSweeps();
 }
 
-function describeGrid(grid) {
-  return Object.entries(grid)
-    .map(([key, values]) => {
-      const label = GRID_LABELS[key] ?? key.split(".").pop();
-      return `${label}: ${[].concat(values).join(", ")}`;
-    })
-    .join(" · ");
-}
+const sweepName = (sweep) => sweep.name ?? `sweep #${sweep.id}`;
 
-function sweepAllSelected(sweepId) {
-  const ids = state.sweepJobs.get(sweepId);
-  return Boolean(ids?.length) && ids.every((id) => state.selected.has(id));
+/**
+ * "all" when every job of the sweep is selected, "capped" when some are and
+ * no more fit in a comparison, otherwise "open".
+ */
+function sweepSelection(sweepId) {
+  const ids = state.sweepJobs.get(sweepId) ?? [];
+  const picked = ids.filter((id) => state.selected.has(id)).length;
+  if (picked && picked === ids.length) return "all";
+  return picked && state.selected.size >= MAX_COMPARE ? "capped" : "open";
 }
 
 function sweepRow(sweep) {
-  const name = sweep.name ?? `sweep #${sweep.id}`;
-  const all = sweepAllSelected(sweep.id);
+  const name = sweepName(sweep);
+  const selection = sweepSelection(sweep.id);
+  const label = { all: "Deselect all", capped: "Deselect its jobs" }[selection];
   const button = el("button", {
     type: "button",
     class: "secondary small",
     "data-testid": "sweep-select",
-    "aria-label": `${all ? "Deselect" : "Select"} all jobs of ${name}`,
-    onclick: () => selectSweep(sweep.id).catch(complain("Could not load the sweep's jobs")),
-  }, all ? "Deselect all" : "Select all its jobs");
+    "aria-label": `${label ? "Deselect the" : "Select all"} jobs of ${name}`,
+    onclick: () => selectSweep(sweep).catch(complain("Could not load the sweep's jobs")),
+  }, label ?? "Select all its jobs");
+  const grid = describeGrid(sweep.grid);
   return el(
     "tr",
     { "data-testid": "sweep-row", "data-sweep-id": sweep.id },
@@ -277,7 +316,7 @@ function sweepRow(sweep) {
       el("span", { class: "job-name sweep-name", "data-testid": "sweep-name", title: name }, name),
       el("span", { class: "muted small nowrap" }, `#${sweep.id} · ${fmtAgo(sweep.created_at)}`),
     ),
-    el("td", { class: "grid-cell fill" }, describeGrid(sweep.grid)),
+    el("td", { class: "grid-cell fill", "data-testid": "sweep-grid", title: grid.title }, grid.text),
     el("td", { class: "num" }, String(sweep.seeds.length)),
     el("td", { class: "num" }, String(sweep.job_count)),
     el("td", { class: "actions" }, button),
@@ -289,33 +328,60 @@ function renderSweeps() {
   $("sweeps-empty").hidden = state.sweeps.length > 0;
 }
 
-async function selectSweep(sweepId) {
-  const body = await getJSON("jobs", { sweep_id: sweepId, limit: 200 });
+async function selectSweep(sweep) {
+  // One page holds a whole sweep: both cap at 200 jobs.
+  const body = await getJSON("jobs", { sweep_id: sweep.id, limit: 200 });
   const ids = body.jobs.map((job) => job.id).reverse(); // creation order
   for (const job of body.jobs) {
     state.jobs.set(job.id, job);
     note(job.id, job.status, job.progress.step, job.progress.total);
   }
-  const deselect = sweepAllSelected(sweepId);
-  state.sweepJobs.set(sweepId, ids);
-  if (deselect) for (const id of ids) state.selected.delete(id);
-  else addToSelection(ids);
+  const deselect = sweepSelection(sweep.id) !== "open"; // as the button said
+  state.sweepJobs.set(sweep.id, ids);
+  if (deselect) {
+    for (const id of ids) state.selected.delete(id);
+  } else if (!addToSelection(ids)) {
+    state.notice = { sweepId: sweep.id, name: sweepName(sweep) };
+  }
   selectionChanged();
 }
 
 // 6. Selection ---------------------------------------------------------------
+/** Select `ids` in order while they fit; false when some did not. */
 function addToSelection(ids) {
   for (const id of ids) {
     if (state.selected.has(id)) continue;
     if (state.selected.size >= MAX_COMPARE) {
-      showConnection(`At most ${MAX_COMPARE} runs can be compared at once.`, true);
-      return;
+      state.notice = { full: true };
+      return false;
     }
     const used = new Set(state.selected.values());
     let slot = 0;
     while (used.has(slot)) slot++; // the lowest free colour
     state.selected.set(id, slot);
   }
+  return true;
+}
+
+/** Say why the selection stopped short, for as long as it still does. */
+function renderNotice() {
+  const notice = state.notice;
+  let text = "";
+  if (notice?.sweepId !== undefined) {
+    const ids = state.sweepJobs.get(notice.sweepId) ?? [];
+    const picked = ids.filter((id) => state.selected.has(id)).length;
+    if (picked && picked < ids.length) {
+      text = `Showing ${picked} of ${ids.length} jobs of ${notice.name}: `
+        + `/compare takes at most ${MAX_COMPARE} runs at once.`;
+    }
+  } else if (notice?.full && state.selected.size >= MAX_COMPARE) {
+    text = `${MAX_COMPARE} runs selected, as many as /compare takes at once: `
+      + "untick one to add another.";
+  }
+  if (!text) state.notice = null;
+  const line = $("selection-notice");
+  line.textContent = text;
+  line.hidden = !text;
 }
 
 function toggle(id, on) {
@@ -330,6 +396,7 @@ function selectionChanged() {
   const count = state.selected.size;
   $("selection-info").textContent = count ? `${count} run${count === 1 ? "" : "s"} selected` : "";
   $("clear-selection").disabled = count === 0;
+  renderNotice();
   if (state.comparison) {
     state.comparison.runs = state.comparison.runs.filter((run) => state.selected.has(run.job_id));
   }
@@ -417,7 +484,14 @@ async function loadComparison(signal) {
   if (metric !== state.metric) return; // changed while in flight
   body.runs = body.runs.filter((run) => state.selected.has(run.job_id));
   state.comparison = body;
-  for (const run of body.runs) note(run.job_id, run.status);
+  for (const run of body.runs) {
+    note(run.job_id, run.status);
+    if (metric === "test_accuracy") {
+      const last = run.values.findLastIndex((v) => v !== null);
+      noteLatest(run.job_id, run.summary.final, body.steps[last] ?? 0);
+      renderJobRow(run.job_id);
+    }
+  }
   renderComparison();
   syncStreams();
 }
@@ -431,10 +505,13 @@ function drawChart() {
   } else if (!state.comparison) {
     message = "Loading…";
   }
-  // The x-axis spans the longest selected run, so live lines grow rightward.
+  // The x-axis spans the recorded steps, and the planned ones of running
+  // runs so that their lines grow rightward. A queued or stopped run's plan
+  // would only squash the curves that exist.
   let lastStep = 0;
   for (const id of state.selected.keys()) {
-    lastStep = Math.max(lastStep, state.known.get(id)?.total ?? 0);
+    const known = state.known.get(id);
+    if (known?.status === "running") lastStep = Math.max(lastStep, known.total);
   }
   chart.draw({
     comparison: state.comparison,
@@ -498,7 +575,15 @@ function openStream(id) {
     if (job) Object.assign(job, { eta_s: data.eta_s, queue_position: data.queue_position });
     renderJobRow(id);
   });
-  source.addEventListener("metrics", () => requestCompare(false));
+  source.addEventListener("metrics", (event) => {
+    const { points } = JSON.parse(event.data);
+    const last = points.findLast((point) => Number.isFinite(point.test_accuracy));
+    if (last) {
+      noteLatest(id, last.test_accuracy, last.step);
+      renderJobRow(id);
+    }
+    requestCompare(false);
+  });
   source.addEventListener("end", (event) => {
     const data = JSON.parse(event.data);
     note(id, data.status, data.last_step);

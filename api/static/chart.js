@@ -159,7 +159,8 @@ export class Chart {
 
   /**
    * Draw `comparison` (a GET /compare body), or just `message` when given.
-   * style(jobId) gives {color, dash}; lastStep is where the x-axis ends.
+   * style(jobId) gives {color, dash}; the x-axis ends at the last of `steps`,
+   * or at lastStep if that is further.
    */
   draw({ comparison, metric, logY, band, style, lastStep, message }) {
     const width = Math.max(320, this.svg.parentElement.clientWidth);
@@ -178,6 +179,7 @@ export class Chart {
     const right = width - MARGIN.right;
     const bottom = height - MARGIN.bottom;
     const end = Math.max(1, lastStep, steps.at(-1) ?? 0);
+    this.svg.dataset.xEnd = end;
     const x = (step) => MARGIN.left + (step / end) * (right - MARGIN.left);
     const y = yScale({ runs, metric, logY, band, top: MARGIN.top, bottom });
 

@@ -51,3 +51,30 @@ export function fmtAgo(iso) {
   if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
   return new Date(iso).toLocaleDateString();
 }
+
+const GRID_LABELS = { "optimizer.name": "optimizer", "optimizer.learning_rate": "lr" };
+const GRID_VALUE_CHARS = 32; // per value shown; the title carries the rest
+
+/** Compact JSON, except that strings go bare: the key says what they are. */
+function gridValue(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function clip(text, limit) {
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
+}
+
+/**
+ * A sweep's grid as {text, title}: "optimizer: sgd, adam · hidden_sizes: [10],
+ * [20,10]", each value clipped, and in full as one "path: JSON" line per key.
+ */
+export function describeGrid(grid) {
+  const entries = Object.entries(grid);
+  const text = entries.map(([path, values]) => {
+    const label = GRID_LABELS[path] ?? path.split(".").pop();
+    const shown = [].concat(values).map((v) => clip(gridValue(v), GRID_VALUE_CHARS));
+    return `${label}: ${shown.join(", ")}`;
+  });
+  const title = entries.map(([path, values]) => `${path}: ${JSON.stringify(values)}`);
+  return { text: text.join(" · "), title: title.join("\n") };
+}

@@ -8,12 +8,14 @@ except under CI (`CI=true`), where a missing browser is a failure.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ import pytest
 from api.routes.dashboard import STATIC_FILES
 from cli.stack import ServiceStack
 from tests.conftest import IN_CI, Backend
-from tests.helpers import FINISHED, job_spec, submit, wait_for
+from tests.helpers import FINISHED, job_spec, submit, wait_for, wait_for_progress
 
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage, Dialog, Locator, Page, Request
@@ -44,6 +46,10 @@ HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 ITERATIONS = 12_000
 EVAL_INTERVAL = 50
 TIMEOUT_MS = 20_000
+MAX_COMPARE = 50  # runs GET /compare accepts
+# A sweep wider than a comparison, cancelled before it gets far into its plan.
+WIDE_SEEDS = 15  # x 4 configurations = 60 jobs
+WIDE_ITERATIONS = 500_000
 
 
 def require_browser() -> None:
@@ -137,10 +143,17 @@ def chart_points(page: Page, job_ids: list[int]) -> dict[int, int]:
     return counts
 
 
+def latest_compare(watch: PageWatch) -> str:
+    return next(url for url in reversed(watch.requests) if "/compare?" in url)
+
+
+def compared_ids(url: str) -> list[int]:
+    return [int(i) for i in parse_qs(urlsplit(url).query)["job_ids"][0].split(",")]
+
+
 def drawable_points(client: httpx.Client, watch: PageWatch) -> dict[int, int]:
     """Points per job in the page's latest GET /compare, asked again."""
-    latest = next(url for url in reversed(watch.requests) if "/compare?" in url)
-    body = client.get(latest).json()
+    body = client.get(latest_compare(watch)).json()
     return {
         run["job_id"]: sum(value is not None for value in run["values"])
         for run in body["runs"]
@@ -158,6 +171,14 @@ def wait_for_value(locator: Locator, expected: float, what: str) -> None:
 
 def summary_row(page: Page, job_id: int) -> Locator:
     return page.locator(f'[data-testid=summary-row][data-job-id="{job_id}"]')
+
+
+def job_row(page: Page, job_id: int) -> Locator:
+    return page.locator(f'[data-testid=job-row][data-job-id="{job_id}"]')
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def test_dashboard_is_served_as_html_that_loads_only_relative_urls(
@@ -258,6 +279,14 @@ def test_dashboard_follows_a_sweep_live_and_matches_the_job_summaries(
         expect(summary_row(page, job_id).get_by_test_id("summary-name")).to_have_text(
             names[job_id]
         )
+        # GET /jobs has no test accuracy before the end; the list shows the
+        # newest the page has seen instead.
+        so_far = job_row(page, job_id).get_by_test_id("job-final")
+        expect(so_far).to_have_attribute("data-latest", re.compile(r"^[01](\.\d+)?$"))
+        expect(so_far).to_contain_text(re.compile(r"^\d+\.\d%\s*so far$"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(SCREENSHOTS / f"dashboard-live-{backend.name}.png"))
 
     # 4. Once they finish, the streams close and the table matches the API.
     jobs = {job_id: wait_for(client, job_id, timeout=180) for job_id in ids}
@@ -278,13 +307,93 @@ def test_dashboard_follows_a_sweep_live_and_matches_the_job_summaries(
         assert float(cell.get_attribute("data-value") or "nan") == expected
         shown = float(cell.inner_text().rstrip("%")) / 100
         assert shown == pytest.approx(expected, abs=5e-5)
-        listed = page.locator(f'[data-testid=job-row][data-job-id="{job_id}"]')
+        listed = job_row(page, job_id)
         expect(listed.get_by_test_id("status")).to_have_text("succeeded")
         wait_for_value(
             listed.get_by_test_id("job-final"), expected, f"job {job_id} in the list"
         )
+        expect(listed.get_by_test_id("job-final")).not_to_have_attribute(
+            "data-latest", re.compile(".*")
+        )
 
-    # 5. Nothing left the machine, nothing ran that should not have.
+    # 5. A sweep wider than a comparison: the first 50 jobs are selected and
+    #    the page says so. Its runs stopped early, so the x-axis spans the
+    #    steps they recorded, not the 500k they planned.
+    page.get_by_test_id("clear-selection").click()
+    grid = {
+        "optimizer": [
+            {"name": "sgd", "learning_rate": 0.1},
+            {"name": "adam", "learning_rate": 0.001},
+        ],
+        "model.hidden_sizes": [[16], [32, 16]],
+    }
+    response = client.post(
+        "/sweeps",
+        json={
+            "name": "wide",
+            "base": job_spec(iterations=WIDE_ITERATIONS, eval_interval=EVAL_INTERVAL),
+            "grid": grid,
+            "seeds": list(range(WIDE_SEEDS)),
+        },
+    )
+    assert response.status_code == 201, response.text
+    wide = response.json()
+    wide_ids = sorted(job["id"] for job in wide["jobs"])
+    wait_for_progress(client, wide_ids[0], EVAL_INTERVAL * 4)
+    for job_id in wide_ids:
+        assert client.post(f"/jobs/{job_id}/cancel").status_code == 202
+    for job_id in wide_ids:
+        wait_for(client, job_id, timeout=60)
+
+    wide_row = page.locator(f'[data-testid=sweep-row][data-sweep-id="{wide["id"]}"]')
+    listed_grid = next(s for s in client.get("/sweeps").json() if s["id"] == wide["id"])
+    cell = wide_row.get_by_test_id("sweep-grid")
+    expect(cell).to_contain_text("hidden_sizes: [16], [32,16]", timeout=TIMEOUT_MS)
+    expect(cell).to_contain_text('optimizer: {"name":"sgd",')
+    expect(cell).not_to_contain_text("[object Object]")
+    expect(cell).to_have_attribute(
+        "title",
+        "\n".join(f"{path}: {compact(v)}" for path, v in listed_grid["grid"].items()),
+    )
+
+    wide_row.get_by_test_id("sweep-select").click()
+    expect(page.get_by_test_id("selection-info")).to_have_text(
+        f"{MAX_COMPARE} runs selected"
+    )
+    expect(page.get_by_test_id("selection-notice")).to_have_text(
+        f"Showing {MAX_COMPARE} of {len(wide_ids)} jobs of wide: "
+        f"/compare takes at most {MAX_COMPARE} runs at once."
+    )
+    expect(page.get_by_test_id("legend-item")).to_have_count(MAX_COMPARE)
+    legend = page.get_by_test_id("legend-item").evaluate_all(
+        "items => items.map(item => Number(item.dataset.jobId))"
+    )
+    assert legend == wide_ids[:MAX_COMPARE]
+    expect(wide_row.get_by_test_id("sweep-select")).to_have_text("Deselect its jobs")
+
+    def axis_end() -> tuple[float, list[int]] | None:
+        url = latest_compare(watch)
+        if compared_ids(url) != wide_ids[:MAX_COMPARE]:
+            return None
+        steps: list[int] = client.get(url).json()["steps"]
+        end = float(page.get_by_test_id("chart").get_attribute("data-x-end") or "0")
+        return (end, steps) if end == max(1, steps[-1] if steps else 0) else None
+
+    end, steps = poll(axis_end, "the x-axis to end at the last compared step", 20)
+    assert EVAL_INTERVAL * 4 <= end < WIDE_ITERATIONS, steps[-5:]
+    page.mouse.move(0, 0)
+    page.screenshot(
+        path=str(SCREENSHOTS / f"dashboard-wide-{backend.name}.png"), full_page=True
+    )
+
+    wide_row.get_by_test_id("sweep-select").click()
+    expect(page.get_by_test_id("legend-item")).to_have_count(0)
+    expect(page.get_by_test_id("selection-notice")).to_be_hidden()
+    expect(wide_row.get_by_test_id("sweep-select")).to_have_text("Select all its jobs")
+    sweep_row.get_by_test_id("sweep-select").click()
+    expect(page.get_by_test_id("summary-row")).to_have_count(len(ids))
+
+    # 6. Nothing left the machine, nothing ran that should not have.
     assert watch.dialogs == []
     assert watch.errors == []
     foreign = [
@@ -294,7 +403,6 @@ def test_dashboard_follows_a_sweep_live_and_matches_the_job_summaries(
     ]
     assert foreign == []
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / f"dashboard-{backend.name}.png"
     page.mouse.move(0, 0)
     page.screenshot(path=str(shot), full_page=True)
