@@ -19,10 +19,16 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # Served by name only: a fixed list keeps `..` and friends out by construction.
 _JS = "text/javascript; charset=utf-8"
 STATIC_FILES = {
+    "api.js": _JS,
     "app.js": _JS,
     "chart.js": _JS,
+    "compare.js": _JS,
     "dom.js": _JS,
     "format.js": _JS,
+    "lists.js": _JS,
+    "live.js": _JS,
+    "selection.js": _JS,
+    "state.js": _JS,
     "summary.js": _JS,
     "style.css": "text/css; charset=utf-8",
 }

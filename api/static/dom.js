@@ -1,9 +1,13 @@
-// Element builders. Every string from the server (job and sweep names are
-// user input) goes through textContent, append() or setAttribute() on a fixed
-// attribute name; nothing here, or anywhere on the page, parses HTML.
+// Element builders, and `$` to find one by id. Every string from the server
+// (job and sweep names are user input) goes through textContent, append() or
+// setAttribute() on a fixed attribute name; nothing here, or anywhere on the
+// page, parses HTML.
 
 // The page's inline <svg> carries the SVG namespace; new chart nodes need it.
 const SVG_NS = document.getElementById("chart").namespaceURI;
+
+/** The page's element with this id. */
+export const $ = (id) => document.getElementById(id);
 
 function setAttributes(node, attributes) {
   for (const [key, value] of Object.entries(attributes ?? {})) {
