@@ -21,14 +21,14 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, LeaseLost, NotFound
 from core.metrics import summarize_job
-from core.models import FINISHED_STATUSES, Job, JobTag, Metric, utcnow
+from core.models import FINISHED_STATUSES, Job, JobTag, Metric, Sweep, utcnow
 from core.spec import JobSpec
 
 logger = logging.getLogger(__name__)
@@ -44,18 +44,23 @@ def request_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def find_by_idempotency_key(session: Session, key: str, body_hash: str) -> Job | None:
-    """The job an earlier POST with this key created, if any.
+Idempotent = TypeVar("Idempotent", Job, Sweep)
+
+
+def find_by_idempotency_key(
+    session: Session, model: type[Idempotent], key: str, body_hash: str
+) -> Idempotent | None:
+    """The job (or sweep) an earlier POST with this key created, if any.
 
     Raises:
         Conflict: the key was used before with a different body.
     """
-    job = session.scalar(select(Job).where(Job.idempotency_key == key))
-    if job is not None and job.request_hash != body_hash:
+    found = session.scalar(select(model).where(model.idempotency_key == key))
+    if found is not None and found.request_hash != body_hash:
         raise Conflict(
             f"Idempotency-Key {key!r} was already used with a different request body"
         )
-    return job
+    return found
 
 
 def create_job(

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound, SpecError
 from core.jobs import create_job
 from core.models import FINISHED_STATUSES, Job, Sweep, utcnow
-from core.series import LOWER_IS_BETTER, Comparison, RunSeries, compare
+from core.series import LOWER_IS_BETTER, RunSeries, compare
 from core.spec import (
     OPTIMIZER_FIELDS,
     JobSpec,
@@ -321,7 +321,7 @@ class SweepStats:
     metric: str
     steps: list[int]
     configurations: list[ConfigurationStats]
-    comparison: Comparison
+    jobs: list[Job]  # the sweep's jobs, by id
 
 
 def sweep_stats(
@@ -368,7 +368,7 @@ def sweep_stats(
         )
 
     _rank(configurations, lower_is_better=metric in LOWER_IS_BETTER)
-    return SweepStats(metric, comparison.steps, configurations, comparison)
+    return SweepStats(metric, comparison.steps, configurations, jobs)
 
 
 def _completed(run: RunSeries) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import unicodedata
 from collections import OrderedDict
@@ -29,7 +28,7 @@ from core.jobs import (
     request_hash,
 )
 from core.metrics import POINT_FIELDS, iter_all_points, read_points
-from core.models import FINISHED_STATUSES, JOB_STATUSES
+from core.models import FINISHED_STATUSES, JOB_STATUSES, Job
 from core.settings import get_settings
 from core.spec import MAX_ID, MAX_ITERATIONS, JobSpec
 
@@ -64,7 +63,7 @@ def submit_job(
     try:
         with session_scope(database_url) as session:
             existing = (
-                find_by_idempotency_key(session, idempotency_key, body_hash)
+                find_by_idempotency_key(session, Job, idempotency_key, body_hash)
                 if idempotency_key
                 else None
             )
@@ -76,7 +75,7 @@ def submit_job(
         # A concurrent POST with the same key won the insert; answer with its job.
         with session_scope(database_url) as session:
             existing = find_by_idempotency_key(
-                session, idempotency_key or "", body_hash
+                session, Job, idempotency_key or "", body_hash
             )
             if existing is None:
                 raise
@@ -154,7 +153,7 @@ def cancel_job(job_id: JobId, database_url: DatabaseUrl) -> JobPublic:
         job = request_cancel(
             session,
             job_id,
-            heartbeat_timeout=dt.timedelta(seconds=get_settings().heartbeat_timeout_s),
+            heartbeat_timeout=get_settings().heartbeat_timeout,
         )
         return JobPublic.from_job(job)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from typing import Annotated, Literal
 
@@ -21,8 +20,7 @@ from api.schemas import (
     SweepPublic,
 )
 from core.db import session_scope
-from core.errors import Conflict
-from core.jobs import request_cancel, request_hash
+from core.jobs import find_by_idempotency_key, request_cancel, request_hash
 from core.models import FINISHED_STATUSES, Sweep
 from core.settings import get_settings
 from core.spec import MAX_ID
@@ -54,7 +52,7 @@ def _read_sweep(
     with session_scope(database_url) as session:
         sweep = get_sweep(session, sweep_id)
         stats = sweep_stats(session, sweep_id, metric, max_points=max_points)
-        jobs = sweep_jobs(session, sweep_id)
+    jobs = stats.jobs
 
     return SweepPublic(
         id=sweep.id,
@@ -112,58 +110,43 @@ def submit_sweep(
 ) -> SweepPublic:
     """Queue one job per combination of the grid and seed (at most 200)."""
     body_hash = request_hash(request.model_dump(mode="json"))
-    replayed = _replay(database_url, idempotency_key, body_hash)
-    if replayed is not None:
+    sweep_id = _earlier_sweep(database_url, idempotency_key, body_hash)
+    if sweep_id is None:
+        planned = expand(request)
+        for plan in {p.spec.dataset: p for p in planned}.values():
+            check_dataset(plan.spec)
+        try:
+            with session_scope(database_url) as session:
+                sweep, jobs = create_sweep(
+                    session,
+                    request,
+                    planned,
+                    idempotency_key=idempotency_key,
+                    body_hash=body_hash,
+                )
+                sweep_id, job_ids = sweep.id, [job.id for job in jobs]
+        except IntegrityError:
+            # A concurrent POST with the same key won the insert: answer with its sweep.
+            sweep_id = _earlier_sweep(database_url, idempotency_key, body_hash)
+            if sweep_id is None:
+                raise
+            response.headers["Idempotent-Replayed"] = "true"
+        else:
+            dispatch(job_ids)
+    else:
         response.headers["Idempotent-Replayed"] = "true"
-        response.headers["Location"] = f"/sweeps/{replayed}"
-        return _read_sweep(database_url, replayed, "test_accuracy", 200)
 
-    planned = expand(request)
-    for plan in {p.spec.dataset: p for p in planned}.values():
-        check_dataset(plan.spec)
-
-    try:
-        with session_scope(database_url) as session:
-            sweep, jobs = create_sweep(
-                session,
-                request,
-                planned,
-                idempotency_key=idempotency_key,
-                body_hash=body_hash,
-            )
-            sweep_id, job_ids = sweep.id, [job.id for job in jobs]
-    except IntegrityError:
-        # A concurrent POST with the same key won the insert; answer with its sweep.
-        replayed = _replay(database_url, idempotency_key, body_hash)
-        if replayed is None:
-            raise
-        response.headers["Idempotent-Replayed"] = "true"
-        response.headers["Location"] = f"/sweeps/{replayed}"
-        return _read_sweep(database_url, replayed, "test_accuracy", 200)
-
-    dispatch(job_ids)
     response.headers["Location"] = f"/sweeps/{sweep_id}"
     return _read_sweep(database_url, sweep_id, "test_accuracy", 200)
 
 
-def _replay(database_url: str, key: str | None, body_hash: str) -> int | None:
-    """The id of the sweep an earlier POST with this key created, if any.
-
-    Raises:
-        Conflict: the key was used before with a different body.
-    """
+def _earlier_sweep(database_url: str, key: str | None, body_hash: str) -> int | None:
+    """The id of the sweep an earlier POST with this key created, if any."""
     if not key:
         return None
     with session_scope(database_url) as session:
-        existing = session.scalar(select(Sweep).where(Sweep.idempotency_key == key))
-        if existing is None:
-            return None
-        if existing.request_hash != body_hash:
-            raise Conflict(
-                f"Idempotency-Key {key!r} was already used with a different "
-                "request body"
-            )
-        return existing.id
+        sweep = find_by_idempotency_key(session, Sweep, key, body_hash)
+        return None if sweep is None else sweep.id
 
 
 @router.get("/sweeps")
@@ -206,10 +189,6 @@ def cancel_sweep(sweep_id: SweepId, database_url: DatabaseUrl) -> SweepPublic:
         for job in sweep_jobs(session, sweep_id):
             if job.status not in FINISHED_STATUSES:
                 request_cancel(
-                    session,
-                    job.id,
-                    heartbeat_timeout=dt.timedelta(
-                        seconds=get_settings().heartbeat_timeout_s
-                    ),
+                    session, job.id, heartbeat_timeout=get_settings().heartbeat_timeout
                 )
     return _read_sweep(database_url, sweep_id, "test_accuracy", 200)

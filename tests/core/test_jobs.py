@@ -157,10 +157,10 @@ def test_idempotency_key_reused_with_another_body_is_a_conflict(
         )
 
     with session_scope(database_url) as session:
-        found = find_by_idempotency_key(session, key, request_hash({"a": 1}))
+        found = find_by_idempotency_key(session, Job, key, request_hash({"a": 1}))
         assert found is not None and found.id == job.id
         with pytest.raises(Conflict, match="different request body"):
-            find_by_idempotency_key(session, key, request_hash({"a": 2}))
+            find_by_idempotency_key(session, Job, key, request_hash({"a": 2}))
 
 
 def test_a_job_never_handed_to_the_broker_is_returned_for_dispatch(
