@@ -8,6 +8,7 @@ Production points `TRAINJOBS_DATABASE_URL` at PostgreSQL and
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from pathlib import Path
 from typing import Literal
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
         downloads; the system and built-in folders are searched after these."""
         user = [Path(part) for part in self.data_dirs.split(":") if part]
         return [*user, self.home / "datasets"]
+
+    @property
+    def heartbeat_timeout(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.heartbeat_timeout_s)
 
     @property
     def cache_dir(self) -> Path:

@@ -5,7 +5,6 @@ Run it with `trainjobs worker` or `celery -A worker.app worker`.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from typing import Any
@@ -36,7 +35,7 @@ if settings.broker_url.startswith("sqla+"):
 
 # A queued job sent longer ago than this, while the queue is empty, lost its
 # message (a broker restarted without persistence, say).
-LOST_MESSAGE_AFTER = dt.timedelta(seconds=2 * settings.heartbeat_timeout_s)
+LOST_MESSAGE_AFTER = 2 * settings.heartbeat_timeout
 
 
 def queue_is_empty() -> bool:
@@ -57,7 +56,7 @@ def sweep_once() -> list[int]:
     with session_scope(settings.database_url) as session:
         job_ids = requeue_stale_jobs(
             session,
-            heartbeat_timeout=dt.timedelta(seconds=settings.heartbeat_timeout_s),
+            heartbeat_timeout=settings.heartbeat_timeout,
             max_attempts=settings.max_attempts,
             resend_dispatched_after=lost_before,
         )

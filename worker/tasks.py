@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from typing import Any
@@ -47,7 +46,7 @@ def train_job(self: Task[Any, Any], job_id: int) -> str:
                 session,
                 job_id,
                 task_id=task_id,
-                heartbeat_timeout=dt.timedelta(seconds=settings.heartbeat_timeout_s),
+                heartbeat_timeout=settings.heartbeat_timeout,
                 max_attempts=settings.max_attempts,
             )
         if claim is None:
