@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import httpx
 
 from cli.stack import ServiceStack
+from core.models import FINISHED_STATUSES
 
 OPTIMIZERS = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 THRESHOLD = 0.8
@@ -118,7 +119,7 @@ class ProgressBoard:
         for job in jobs:
             step, total = job["progress"]["step"], job["progress"]["total"]
             quarter = 4 * step // total if total else 0
-            if job["status"] in {"succeeded", "failed", "cancelled", "diverged"}:
+            if job["status"] in FINISHED_STATUSES:
                 quarter = 4
             if quarter > self.reported.get(job["id"], -1):
                 self.reported[job["id"]] = quarter
@@ -207,13 +208,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                     f"/sweeps/{sweep_id}", params={"max_points": 2}
                 ).json()
                 board.draw(sweep["jobs"])
-                if (
-                    sum(
-                        sweep["status_counts"].get(s, 0)
-                        for s in ("succeeded", "failed", "cancelled", "diverged")
-                    )
-                    == sweep["job_count"]
-                ):
+                if all(job["status"] in FINISHED_STATUSES for job in sweep["jobs"]):
                     break
                 time.sleep(0.25)
 

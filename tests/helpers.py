@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 
-FINISHED = {"succeeded", "failed", "cancelled", "diverged"}
+from core.models import FINISHED_STATUSES
+
+FINISHED = set(FINISHED_STATUSES)
 
 
 def job_spec(
