@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +140,32 @@ def forget_queue(env: dict[str, str]) -> None:
     """Delete the Redis keys a stack's unique queue left behind."""
     if env["TRAINJOBS_BROKER_URL"].startswith("redis://"):
         delete_queue_keys(env["TRAINJOBS_BROKER_URL"], env["TRAINJOBS_QUEUE"])
+
+
+@pytest.fixture
+def make_service(
+    isolated_backend: Backend, tmp_path: Path
+) -> Iterator[Callable[..., ServiceStack]]:
+    """Start services of a test's own on a fresh database: each call gives an
+    API (migrated unless `migrate=False`) and no worker; `settings` override
+    `stack_env`. All are stopped, and their queues forgotten, afterwards."""
+    made: list[ServiceStack] = []
+
+    def make(*, migrate: bool = True, **settings: str) -> ServiceStack:
+        home = tmp_path / f"service-{len(made)}"
+        service = ServiceStack(
+            stack_env(isolated_backend, home, **settings), home / "logs"
+        )
+        made.append(service)
+        if migrate:
+            service.migrate()
+        service.start_api()
+        return service
+
+    yield make
+    for service in made:
+        service.stop()
+        forget_queue(service.env)
 
 
 @pytest.fixture(scope="session")

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 
 from cli.stack import ServiceStack
-from tests.conftest import Backend, forget_queue, stack_env
 
 
 def test_readyz_is_503_and_says_to_migrate_until_migrations_run(
-    isolated_backend: Backend, tmp_path: Path
+    make_service: Callable[..., ServiceStack],
 ) -> None:
-    env = stack_env(isolated_backend, tmp_path / "home")
-    with ServiceStack(env, tmp_path / "logs") as stack:
-        stack.start_api()
-        before = httpx.get(f"{stack.base_url}/readyz", timeout=30)
-        stack.migrate()
-        after = httpx.get(f"{stack.base_url}/readyz", timeout=30)
-    forget_queue(env)
+    stack = make_service(migrate=False)
+
+    before = httpx.get(f"{stack.base_url}/readyz", timeout=30)
+    stack.migrate()
+    after = httpx.get(f"{stack.base_url}/readyz", timeout=30)
 
     assert before.status_code == 503
     assert before.json() == {

@@ -7,14 +7,13 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from cli.stack import ServiceStack
-from tests.conftest import Backend, forget_queue, stack_env
 from tests.helpers import all_points, job_spec, submit, wait_for, wait_for_progress
 
 # Long enough to be killed mid-run, short enough to finish quickly after.
@@ -22,15 +21,9 @@ LONG_RUN = job_spec(iterations=3000, eval_interval=100)
 
 
 @pytest.fixture
-def service(isolated_backend: Backend, tmp_path: Path) -> Iterator[ServiceStack]:
+def service(make_service: Callable[..., ServiceStack]) -> ServiceStack:
     """An API with no worker yet; each test starts the workers it needs."""
-    env = stack_env(isolated_backend, tmp_path / "home")
-    stack = ServiceStack(env, tmp_path / "logs")
-    stack.migrate()
-    stack.start_api()
-    yield stack
-    stack.stop()
-    forget_queue(env)
+    return make_service()
 
 
 @pytest.fixture
@@ -90,21 +83,17 @@ def test_job_survives_sigkill_of_the_pool_process_running_it(
 
 
 def test_job_whose_worker_keeps_dying_ends_failed_with_the_reason(
-    isolated_backend: Backend, tmp_path: Path
+    make_service: Callable[..., ServiceStack],
 ) -> None:
-    env = stack_env(isolated_backend, tmp_path / "home", TRAINJOBS_MAX_ATTEMPTS="1")
-    with ServiceStack(env, tmp_path / "logs") as stack:
-        stack.migrate()
-        stack.start_api()
-        worker = stack.start_worker()
-        with httpx.Client(base_url=stack.base_url, timeout=30) as client:
-            job_id = submit(client, LONG_RUN)["id"]
-            wait_for_progress(client, job_id, 300)
-            stack.kill(worker, signal.SIGKILL)
-            stack.start_worker()  # its sweeper finds the silent job
+    stack = make_service(TRAINJOBS_MAX_ATTEMPTS="1")
+    worker = stack.start_worker()
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        job_id = submit(client, LONG_RUN)["id"]
+        wait_for_progress(client, job_id, 300)
+        stack.kill(worker, signal.SIGKILL)
+        stack.start_worker()  # its sweeper finds the silent job
 
-            job = wait_for(client, job_id, timeout=60)
-    forget_queue(env)
+        job = wait_for(client, job_id, timeout=60)
 
     assert job["status"] == "failed"
     assert job["error"].startswith("worker lost 1 times")
@@ -187,43 +176,30 @@ def drop_queued_messages(env: dict[str, str]) -> None:
 
 
 def test_a_job_whose_message_was_lost_is_sent_again(
-    isolated_backend: Backend, tmp_path: Path
+    service: ServiceStack, client: httpx.Client
 ) -> None:
-    env = stack_env(isolated_backend, tmp_path / "home")
-    with ServiceStack(env, tmp_path / "logs") as stack:
-        stack.migrate()
-        stack.start_api()
-        with httpx.Client(base_url=stack.base_url, timeout=30) as client:
-            job_id = submit(client, job_spec(iterations=30))["id"]
-            drop_queued_messages(env)
-            stack.start_worker()
+    job_id = submit(client, job_spec(iterations=30))["id"]
+    drop_queued_messages(service.env)
+    service.start_worker()
 
-            job = wait_for(client, job_id, timeout=60)
-    forget_queue(env)
+    job = wait_for(client, job_id, timeout=60)
 
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1
 
 
 def test_a_step_longer_than_the_heartbeat_timeout_does_not_look_dead(
-    isolated_backend: Backend, tmp_path: Path
+    make_service: Callable[..., ServiceStack],
 ) -> None:
     # Metrics (and the heartbeat they carry) go out only every 8 s here, far
     # beyond the 2 s timeout: only the heartbeat thread keeps the job alive.
-    env = stack_env(
-        isolated_backend,
-        tmp_path / "home",
-        TRAINJOBS_FLUSH_INTERVAL_S="8",
-        TRAINJOBS_HEARTBEAT_TIMEOUT_S="2",
+    stack = make_service(
+        TRAINJOBS_FLUSH_INTERVAL_S="8", TRAINJOBS_HEARTBEAT_TIMEOUT_S="2"
     )
-    with ServiceStack(env, tmp_path / "logs") as stack:
-        stack.migrate()
-        stack.start_api()
-        stack.start_worker()
-        with httpx.Client(base_url=stack.base_url, timeout=30) as client:
-            job_id = submit(client, job_spec(iterations=4000, eval_interval=100))["id"]
-            job = wait_for(client, job_id, timeout=120)
-    forget_queue(env)
+    stack.start_worker()
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        job_id = submit(client, job_spec(iterations=4000, eval_interval=100))["id"]
+        job = wait_for(client, job_id, timeout=120)
 
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1
